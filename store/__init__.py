@@ -1,0 +1,1 @@
+"""Postgres: the migrations and every query. The only place SQL lives."""
