@@ -1,0 +1,1 @@
+"""The HTTP API: routers, request/response schemas, auth, metrics and errors."""

@@ -1,0 +1,359 @@
+"""The ``langnghe`` command line."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from tqdm import tqdm
+
+from langnghe.config import Settings
+from langnghe.logs import configure_logging
+
+app = typer.Typer(help="langnghe: customer feedback analytics for Vietnamese and English.")
+tenants_app = typer.Typer(help="Manage tenants.")
+keys_app = typer.Typer(help="Manage API keys.")
+app.add_typer(tenants_app, name="tenants")
+app.add_typer(keys_app, name="keys")
+
+DEFAULT_TENANT = "default"
+
+DatabaseOpt = Annotated[
+    str | None,
+    typer.Option("--database-url", help="Postgres URL; default: the embedded server."),
+]
+DataDirOpt = Annotated[
+    Path | None, typer.Option("--data-dir", help="Where the embedded Postgres keeps its files.")
+]
+
+
+def _settings(database_url: str | None = None, data_dir: Path | None = None) -> Settings:
+    overrides: dict[str, object] = {}
+    if database_url:
+        overrides["database_url"] = database_url
+    if data_dir:
+        overrides["data_dir"] = data_dir
+    return Settings(**overrides)  # type: ignore[arg-type]
+
+
+@contextmanager
+def _database(settings: Settings) -> Iterator[Settings]:
+    """Settings whose database_url is set, starting the embedded Postgres when needed."""
+    if settings.database_url:
+        yield settings
+        return
+    from langnghe.embedded import start_embedded_postgres
+
+    server = start_embedded_postgres(settings.data_dir)
+    try:
+        yield settings.model_copy(update={"database_url": server.get_uri()})
+    finally:
+        server.cleanup()
+
+
+@app.command()
+def migrate(database_url: DatabaseOpt = None, data_dir: DataDirOpt = None) -> None:
+    """Apply pending database migrations."""
+    from store.migrate import apply_migrations
+
+    with _database(_settings(database_url, data_dir)) as settings:
+        assert settings.database_url
+        applied = apply_migrations(settings.database_url)
+    typer.echo(f"applied {len(applied)} migration(s): {', '.join(applied) or 'none pending'}")
+
+
+@tenants_app.command("create")
+def tenants_create(
+    name: str, database_url: DatabaseOpt = None, data_dir: DataDirOpt = None
+) -> None:
+    """Create a tenant and print its first API key (shown only once)."""
+    from store import tenants as tenants_store
+    from store.db import Database
+
+    with _database(_settings(database_url, data_dir)) as settings:
+        assert settings.database_url
+        db = Database(settings.database_url, 1, 1)
+        db.open()
+        try:
+            with db.transaction() as conn:
+                if tenants_store.get_tenant_by_name(conn, name):
+                    typer.echo(f"tenant {name!r} already exists", err=True)
+                    raise typer.Exit(1)
+                tenant = tenants_store.create_tenant(conn, name)
+                key = tenants_store.create_api_key(conn, tenant.id, "first key")
+        finally:
+            db.close()
+    typer.echo(f"tenant: {tenant.name} ({tenant.id})")
+    typer.echo(f"api key (shown once): {key}")
+
+
+@tenants_app.command("list")
+def tenants_list(database_url: DatabaseOpt = None, data_dir: DataDirOpt = None) -> None:
+    """List tenants."""
+    from store import tenants as tenants_store
+    from store.db import Database
+
+    with _database(_settings(database_url, data_dir)) as settings:
+        assert settings.database_url
+        db = Database(settings.database_url, 1, 1)
+        db.open()
+        try:
+            with db.transaction() as conn:
+                for tenant in tenants_store.list_tenants(conn):
+                    typer.echo(f"{tenant.id}  {tenant.name}")
+        finally:
+            db.close()
+
+
+@keys_app.command("create")
+def keys_create(
+    tenant: Annotated[str, typer.Option(help="Tenant name.")] = DEFAULT_TENANT,
+    name: Annotated[str, typer.Option(help="A label for the key.")] = "",
+    database_url: DatabaseOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Create an API key for a tenant and print it (shown only once)."""
+    from store import tenants as tenants_store
+    from store.db import Database
+
+    with _database(_settings(database_url, data_dir)) as settings:
+        assert settings.database_url
+        db = Database(settings.database_url, 1, 1)
+        db.open()
+        try:
+            with db.transaction() as conn:
+                found = tenants_store.get_tenant_by_name(conn, tenant)
+                if found is None:
+                    typer.echo(f"no tenant named {tenant!r}", err=True)
+                    raise typer.Exit(1)
+                key = tenants_store.create_api_key(conn, found.id, name)
+        finally:
+            db.close()
+    typer.echo(f"api key (shown once): {key}")
+
+
+@app.command()
+def api(
+    host: Annotated[str | None, typer.Option(help="Bind address.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port.")] = None,
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Run the HTTP API (uvicorn)."""
+    import uvicorn
+
+    from api.app import create_app
+
+    settings = _settings(database_url)
+    configure_logging(settings.log_level)
+    if not settings.database_url:
+        typer.echo("set LANGNGHE_DATABASE_URL or --database-url (or use `langnghe up`)", err=True)
+        raise typer.Exit(2)
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.api_host,
+        port=port or settings.api_port,
+        log_config=None,
+        timeout_graceful_shutdown=10,
+    )
+
+
+@app.command()
+def worker(
+    beat: Annotated[bool, typer.Option(help="Also run the beat scheduler (sweeps, delivery).")] = False,
+    concurrency: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+    pool: Annotated[str, typer.Option(help="Celery pool: solo, prefork or threads.")] = "solo",
+    database_url: DatabaseOpt = None,
+) -> None:
+    """Run a Celery worker that analyses feedback and delivers events."""
+    from workers.celery_app import create_celery
+
+    settings = _settings(database_url)
+    configure_logging(settings.log_level)
+    if not settings.database_url:
+        typer.echo("set LANGNGHE_DATABASE_URL or --database-url (or use `langnghe up`)", err=True)
+        raise typer.Exit(2)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    celery = create_celery(settings)
+    argv = ["worker", f"--loglevel={settings.log_level}", f"--concurrency={concurrency}"]
+    argv += [f"--pool={pool}", "--without-mingle", "--without-gossip"]
+    if beat:
+        argv.append("--beat")
+    celery.worker_main(argv)
+
+
+@app.command(name="beat")
+def beat_command(database_url: DatabaseOpt = None) -> None:
+    """Run the beat scheduler alone (distributed mode: exactly one per deployment)."""
+    from workers.celery_app import create_celery
+
+    settings = _settings(database_url)
+    configure_logging(settings.log_level)
+    if not settings.database_url:
+        typer.echo("set LANGNGHE_DATABASE_URL or --database-url", err=True)
+        raise typer.Exit(2)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    create_celery(settings).start(["celery", "beat", f"--loglevel={settings.log_level}"])
+
+
+def _first_key(database_url: str) -> str | None:
+    """Create the default tenant on first start and return its key; None if it existed."""
+    from store import tenants as tenants_store
+    from store.db import Database
+
+    db = Database(database_url, 1, 1)
+    db.open()
+    try:
+        with db.transaction() as conn:
+            if tenants_store.get_tenant_by_name(conn, DEFAULT_TENANT):
+                return None
+            tenant = tenants_store.create_tenant(conn, DEFAULT_TENANT)
+            return tenants_store.create_api_key(conn, tenant.id, "first key")
+    finally:
+        db.close()
+
+
+@app.command()
+def up(
+    data_dir: DataDirOpt = None,
+    database_url: DatabaseOpt = None,
+    broker_url: Annotated[
+        str | None, typer.Option("--broker-url", help="redis:// or amqp://; default: Postgres.")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="API port.")] = None,
+) -> None:
+    """Run everything on this machine: Postgres (embedded unless a URL is given), API, worker, beat."""
+    from store.migrate import apply_migrations
+
+    settings = _settings(database_url, data_dir)
+    if broker_url:
+        settings = settings.model_copy(update={"broker_url": broker_url})
+    if port:
+        settings = settings.model_copy(update={"api_port": port})
+    with _database(settings) as settings:
+        assert settings.database_url
+        applied = apply_migrations(settings.database_url)
+        typer.echo(f"database ready ({len(applied)} migration(s) applied)")
+        key = _first_key(settings.database_url)
+        env = {
+            **os.environ,
+            "LANGNGHE_DATABASE_URL": settings.database_url,
+            "LANGNGHE_DATA_DIR": str(settings.data_dir),
+            "LANGNGHE_API_PORT": str(settings.api_port),
+        }
+        if settings.broker_url:
+            env["LANGNGHE_BROKER_URL"] = settings.broker_url
+        python = [sys.executable, "-m", "langnghe"]
+        children = [
+            subprocess.Popen([*python, "api"], env=env),
+            subprocess.Popen([*python, "worker", "--beat"], env=env),
+        ]
+        url = f"http://{settings.api_host}:{settings.api_port}"
+        typer.echo(f"langnghe is starting at {url} (docs: {url}/docs); Ctrl-C stops it")
+        if key:
+            typer.echo(f"tenant '{DEFAULT_TENANT}' created; api key (shown once): {key}")
+        else:
+            typer.echo("new key: langnghe keys create --tenant default")
+        _supervise(children)
+
+
+def _supervise(children: list[subprocess.Popen[bytes]]) -> None:
+    """Wait until Ctrl-C, SIGTERM or a child exits; then stop every child cleanly."""
+    stopping = False
+
+    def _stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    while not stopping and all(child.poll() is None for child in children):
+        time.sleep(0.2)
+    typer.echo("stopping...")
+    for child in children:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 20
+    for child in children:
+        try:
+            child.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+    typer.echo("stopped")
+
+
+@app.command()
+def ingest(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="A .csv or .jsonl file.")],
+    tenant: Annotated[str, typer.Option(help="Tenant name.")] = DEFAULT_TENANT,
+    source: Annotated[str, typer.Option(help="Source for rows that name none.")] = "import",
+    batch_size: Annotated[int, typer.Option(min=1, max=1000)] = 500,
+    database_url: DatabaseOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Load feedback from CSV or JSONL through the API's validation, then queue the analysis."""
+    from api.schemas import FeedbackIn
+    from api.service import store_feedback
+    from langnghe.ingest import IngestSummary, read_rows, validate_row
+    from store import tenants as tenants_store
+    from store.db import Database
+    from workers.celery_app import create_celery
+    from workers.enqueue import enqueue_analysis
+
+    with _database(_settings(database_url, data_dir)) as settings:
+        assert settings.database_url
+        db = Database(settings.database_url, 1, 2)
+        db.open()
+        queue = create_celery(settings)
+        summary = IngestSummary()
+        try:
+            with db.transaction() as conn:
+                found = tenants_store.get_tenant_by_name(conn, tenant)
+            if found is None:
+                typer.echo(f"no tenant named {tenant!r}", err=True)
+                raise typer.Exit(1)
+            batch: list[FeedbackIn] = []
+
+            def flush() -> None:
+                inserted = store_feedback(db, found, batch, settings.pii_redaction)
+                fresh = [i.id for i in inserted if not i.duplicate]
+                summary.accepted += len(fresh)
+                summary.duplicates += len(inserted) - len(fresh)
+                enqueue_analysis(queue, fresh, settings.analyze_batch_size)
+                batch.clear()
+
+            for line, row in tqdm(read_rows(file), desc="ingest", unit="row"):
+                if isinstance(row, str):
+                    summary.reject(line, row)
+                    continue
+                try:
+                    batch.append(validate_row(row, source, settings.max_text_bytes))
+                except ValueError as exc:
+                    summary.reject(line, str(exc))
+                    continue
+                if len(batch) >= batch_size:
+                    flush()
+            if batch:
+                flush()
+        finally:
+            db.close()
+    rejected = sum(summary.rejected.values())
+    typer.echo(
+        f"accepted {summary.accepted}, duplicates {summary.duplicates}, rejected {rejected}"
+    )
+    for reason, count in summary.rejected.most_common():
+        typer.echo(f"  rejected {count}: {reason}")
+    for example in summary.examples:
+        typer.echo(f"  {example}")
+
+
+if __name__ == "__main__":
+    app()

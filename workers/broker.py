@@ -1,0 +1,24 @@
+"""Which Celery broker to use."""
+
+from __future__ import annotations
+
+
+def sqlalchemy_url(database_url: str) -> str:
+    """The same Postgres as an SQLAlchemy URL on the psycopg 3 driver."""
+    scheme, sep, rest = database_url.partition("://")
+    if not sep:
+        raise ValueError(f"not a database URL: {database_url!r}")
+    if scheme in ("postgres", "postgresql"):
+        return f"postgresql+psycopg://{rest}"
+    return database_url
+
+
+def resolve_broker_url(broker_url: str | None, database_url: str) -> str:
+    """The configured broker, or a queue inside Postgres itself when none is configured.
+
+    The embedded mode needs no broker server: kombu's SQLAlchemy transport keeps
+    the queue in two tables of the database we already run.
+    """
+    if broker_url:
+        return broker_url
+    return "sqla+" + sqlalchemy_url(database_url)

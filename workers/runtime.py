@@ -1,0 +1,48 @@
+"""What one worker process holds: its settings, a database pool and the loaded pipeline.
+
+Created once per process (after Celery forks), so the model is loaded once.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from functools import cached_property
+
+from langnghe.config import Settings
+from nlp.pipeline import Pipeline
+from store.db import Database
+
+
+@dataclass
+class WorkerRuntime:
+    """Lazily opened resources of one worker process."""
+
+    settings: Settings
+
+    @cached_property
+    def db(self) -> Database:
+        """The process's connection pool."""
+        if not self.settings.database_url:
+            raise RuntimeError("LANGNGHE_DATABASE_URL must be set for a worker")
+        db = Database(self.settings.database_url, min_size=1, max_size=4)
+        db.open()
+        return db
+
+    @cached_property
+    def pipeline(self) -> Pipeline:
+        """The NLP pipeline, loaded once."""
+        return Pipeline(models_dir=self.settings.models_dir)
+
+
+_lock = threading.Lock()
+_runtime: WorkerRuntime | None = None
+
+
+def get_runtime() -> WorkerRuntime:
+    """The process-wide runtime, created on first use."""
+    global _runtime
+    with _lock:
+        if _runtime is None:
+            _runtime = WorkerRuntime(Settings())
+        return _runtime

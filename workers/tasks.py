@@ -1,0 +1,67 @@
+"""Celery tasks. Thin: each takes ids, gets the process runtime, and calls plain functions."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from celery import shared_task
+from celery.signals import worker_process_init
+
+from store import feedback as feedback_store
+from workers.analysis import analyze_batch
+from workers.celery_app import ANALYZE_TASK, DELIVER_TASK, SWEEP_TASK
+from workers.delivery import deliver_due
+from workers.enqueue import enqueue_analysis, nudge_delivery
+from workers.runtime import get_runtime
+
+
+@worker_process_init.connect
+def _warm_up(**_: object) -> None:
+    """Load the model and open the pool before the first task, not during it."""
+    runtime = get_runtime()
+    _ = runtime.db, runtime.pipeline
+
+
+@shared_task(name=ANALYZE_TASK, acks_late=True)
+def analyze(ids: list[str]) -> int:
+    """Analyse stored items by id; idempotent, so a redelivered message is harmless."""
+    runtime = get_runtime()
+    written = analyze_batch(
+        runtime.db, runtime.pipeline, [UUID(i) for i in ids], runtime.settings.max_attempts
+    )
+    if written:
+        nudge_delivery(analyze.app)
+    return written
+
+
+@shared_task(name=SWEEP_TASK, acks_late=True)
+def sweep() -> int:
+    """Re-enqueue items a lost message or a killed worker left pending or processing."""
+    runtime = get_runtime()
+    settings = runtime.settings
+    with runtime.db.transaction() as conn:
+        ids = feedback_store.stale_unfinished(
+            conn,
+            pending_grace_s=settings.pending_grace_s,
+            processing_timeout_s=settings.processing_timeout_s,
+            max_attempts=settings.max_attempts,
+            limit=10_000,
+        )
+    if ids:
+        enqueue_analysis(sweep.app, ids, settings.analyze_batch_size)
+    return len(ids)
+
+
+@shared_task(name=DELIVER_TASK, acks_late=True)
+def deliver() -> int:
+    """Send every due webhook delivery."""
+    runtime = get_runtime()
+    settings = runtime.settings
+    ok, _failed = deliver_due(
+        runtime.db,
+        timeout_s=settings.delivery_timeout_s,
+        max_attempts=settings.delivery_max_attempts,
+        backoff_base_s=settings.delivery_backoff_base_s,
+        backoff_max_s=settings.delivery_backoff_max_s,
+    )
+    return ok
