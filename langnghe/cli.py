@@ -167,7 +167,9 @@ def api(
 
 @app.command()
 def worker(
-    beat: Annotated[bool, typer.Option(help="Also run the beat scheduler (sweeps, delivery).")] = False,
+    beat: Annotated[
+        bool, typer.Option(help="Also run the beat scheduler (sweeps, delivery).")
+    ] = False,
     concurrency: Annotated[int, typer.Option(help="Worker processes.")] = 1,
     pool: Annotated[str, typer.Option(help="Celery pool: solo, prefork or threads.")] = "solo",
     database_url: DatabaseOpt = None,
@@ -229,7 +231,7 @@ def up(
     ] = None,
     port: Annotated[int | None, typer.Option(help="API port.")] = None,
 ) -> None:
-    """Run everything on this machine: Postgres (embedded unless a URL is given), API, worker, beat."""
+    """Run everything here: Postgres (embedded unless a URL is given), API, worker, beat."""
     from store.migrate import apply_migrations
 
     settings = _settings(database_url, data_dir)
@@ -292,7 +294,9 @@ def _supervise(children: list[subprocess.Popen[bytes]]) -> None:
 
 @app.command()
 def ingest(
-    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="A .csv or .jsonl file.")],
+    file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, help="A .csv or .jsonl file.")
+    ],
     tenant: Annotated[str, typer.Option(help="Tenant name.")] = DEFAULT_TENANT,
     source: Annotated[str, typer.Option(help="Source for rows that name none.")] = "import",
     batch_size: Annotated[int, typer.Option(min=1, max=1000)] = 500,
@@ -346,9 +350,7 @@ def ingest(
         finally:
             db.close()
     rejected = sum(summary.rejected.values())
-    typer.echo(
-        f"accepted {summary.accepted}, duplicates {summary.duplicates}, rejected {rejected}"
-    )
+    typer.echo(f"accepted {summary.accepted}, duplicates {summary.duplicates}, rejected {rejected}")
     for reason, count in summary.rejected.most_common():
         typer.echo(f"  rejected {count}: {reason}")
     for example in summary.examples:

@@ -55,7 +55,7 @@ def read_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
 
 def _from_csv(row: dict[str, str | None]) -> dict[str, Any]:
     # Empty CSV cells mean "not given"; columns we do not know go to metadata.
-    known = {k: v for k, v in row.items() if k in FIELDS and v not in (None, "")}
+    known: dict[str, Any] = {k: v for k, v in row.items() if k in FIELDS and v not in (None, "")}
     extra = {k: v for k, v in row.items() if k and k not in FIELDS and v not in (None, "")}
     if extra:
         known["metadata"] = extra

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
+from uuid import UUID
 
 import psycopg
 import pytest
@@ -24,7 +25,7 @@ from store.migrate import apply_migrations
 class TenantKey:
     """A tenant made for one test, and its API key."""
 
-    id: object
+    id: UUID
     name: str
     key: str
 

@@ -51,9 +51,7 @@ def _analyze_isolating_failures(
     return done, failed
 
 
-def analyze_batch(
-    db: Database, analyzer: Analyzer, ids: Sequence[UUID], max_attempts: int
-) -> int:
+def analyze_batch(db: Database, analyzer: Analyzer, ids: Sequence[UUID], max_attempts: int) -> int:
     """Analyse the items and write analyses, events and status together; return how many.
 
     Safe to run twice or concurrently on the same ids: rows are locked before

@@ -22,3 +22,15 @@ def resolve_broker_url(broker_url: str | None, database_url: str) -> str:
     if broker_url:
         return broker_url
     return "sqla+" + sqlalchemy_url(database_url)
+
+
+def transport_options(broker_url: str) -> dict[str, float]:
+    """Broker transport options for the chosen broker.
+
+    Redis redelivers an unacknowledged (``acks_late``) task after the visibility
+    timeout; an hour is longer than any batch. The SQLAlchemy transport hands all
+    its options to ``create_engine``, so it gets none.
+    """
+    if broker_url.startswith("sqla+"):
+        return {}
+    return {"visibility_timeout": 3600}

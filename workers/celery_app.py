@@ -8,7 +8,7 @@ from __future__ import annotations
 from celery import Celery
 
 from langnghe.config import Settings
-from workers.broker import resolve_broker_url
+from workers.broker import resolve_broker_url, transport_options
 
 QUEUE = "langnghe"
 ANALYZE_TASK = "langnghe.analyze"
@@ -30,7 +30,7 @@ def create_celery(settings: Settings) -> Celery:
         worker_prefetch_multiplier=1,
         worker_hijack_root_logger=False,
         broker_connection_retry_on_startup=True,
-        broker_transport_options={"polling_interval": 0.5, "visibility_timeout": 3600},
+        broker_transport_options=transport_options(broker),
         beat_schedule={
             "sweep": {"task": SWEEP_TASK, "schedule": settings.sweep_interval_s},
             "deliver": {"task": DELIVER_TASK, "schedule": settings.deliver_interval_s},

@@ -16,7 +16,7 @@ from workers.runtime import get_runtime
 
 
 @worker_process_init.connect
-def _warm_up(**_: object) -> None:
+def _warm_up(**_signal: object) -> None:
     """Load the model and open the pool before the first task, not during it."""
     runtime = get_runtime()
     _ = runtime.db, runtime.pipeline

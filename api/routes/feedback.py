@@ -15,7 +15,6 @@ from api.cursor import decode_cursor, encode_cursor
 from api.deps import DbDep, QueueDep, SettingsDep
 from api.errors import ApiError
 from api.metrics import FEEDBACK_ACCEPTED, FEEDBACK_DUPLICATES, FEEDBACK_REJECTED
-from api.service import store_feedback, text_too_large
 from api.schemas import (
     AcceptedItem,
     AcceptedResponse,
@@ -25,6 +24,7 @@ from api.schemas import (
     FeedbackOut,
     FeedbackPage,
 )
+from api.service import store_feedback, text_too_large
 from langnghe.config import Settings
 from store import feedback as feedback_store
 from workers.enqueue import enqueue_analysis
@@ -64,14 +64,14 @@ def parse_feedback_body(raw: bytes, settings: Settings) -> list[FeedbackIn]:
     except json.JSONDecodeError as exc:
         raise _reject(400, "invalid_json", f"The body is not valid JSON: {exc.msg}.") from exc
     is_batch = isinstance(document, dict) and "items" in document
-    if is_batch and isinstance(document["items"], list):
-        if len(document["items"]) > settings.max_batch_items:
-            raise _reject(
-                413,
-                "batch_too_large",
-                f"A batch holds at most {settings.max_batch_items} items.",
-                {"items": len(document["items"]), "limit": settings.max_batch_items},
-            )
+    batch_size = len(document["items"]) if is_batch and isinstance(document["items"], list) else 0
+    if batch_size > settings.max_batch_items:
+        raise _reject(
+            413,
+            "batch_too_large",
+            f"A batch holds at most {settings.max_batch_items} items.",
+            {"items": batch_size, "limit": settings.max_batch_items},
+        )
     try:
         items = (
             FeedbackBatchIn.model_validate(document).items
@@ -120,13 +120,18 @@ async def post_feedback(
     if fresh:
         await run_in_threadpool(enqueue_analysis, queue, fresh, settings.analyze_batch_size)
     return AcceptedResponse(
-        items=[AcceptedItem(id=i.id, external_id=i.external_id, duplicate=i.duplicate) for i in inserted],
+        items=[
+            AcceptedItem(id=i.id, external_id=i.external_id, duplicate=i.duplicate)
+            for i in inserted
+        ],
         accepted=len(fresh),
         duplicates=len(inserted) - len(fresh),
     )
 
 
-@router.get("/{feedback_id}", response_model=FeedbackOut, responses={404: {"description": "Not found"}})
+@router.get(
+    "/{feedback_id}", response_model=FeedbackOut, responses={404: {"description": "Not found"}}
+)
 def get_feedback(feedback_id: UUID, tenant: TenantDep, db: DbDep) -> dict[str, Any]:
     """One item of your tenant, with its analysis once done."""
     with db.transaction() as conn:

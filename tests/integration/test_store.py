@@ -16,8 +16,12 @@ from tests.conftest import TenantKey
 pytestmark = pytest.mark.integration
 
 
-def _item(external_id: str | None, source: str = "shop", text: str = "Hàng tốt") -> feedback_store.NewFeedback:
-    return feedback_store.NewFeedback(source=source, channel="review", text=text, external_id=external_id)
+def _item(
+    external_id: str | None, source: str = "shop", text: str = "Hàng tốt"
+) -> feedback_store.NewFeedback:
+    return feedback_store.NewFeedback(
+        source=source, channel="review", text=text, external_id=external_id
+    )
 
 
 def test_migrations_are_current_and_reapplying_is_a_no_op(database_url: str) -> None:
@@ -25,7 +29,9 @@ def test_migrations_are_current_and_reapplying_is_a_no_op(database_url: str) -> 
     assert apply_migrations(database_url) == []
 
 
-def test_api_key_resolves_to_its_tenant_and_only_its_hash_is_stored(db: Database, tenant: TenantKey) -> None:
+def test_api_key_resolves_to_its_tenant_and_only_its_hash_is_stored(
+    db: Database, tenant: TenantKey
+) -> None:
     with db.transaction() as conn:
         found = tenants_store.tenant_for_key(conn, tenant.key)
         assert tenants_store.tenant_for_key(conn, tenant.key + "x") is None
@@ -36,7 +42,9 @@ def test_api_key_resolves_to_its_tenant_and_only_its_hash_is_stored(db: Database
     assert stored is not None and tenant.key.encode() not in bytes(stored["key_hash"])
 
 
-def test_insert_is_idempotent_per_tenant_source_and_external_id(db: Database, tenant: TenantKey) -> None:
+def test_insert_is_idempotent_per_tenant_source_and_external_id(
+    db: Database, tenant: TenantKey
+) -> None:
     with db.transaction() as conn:
         first = feedback_store.insert_feedback(
             conn, tenant.id, [_item("a"), _item("b"), _item("a"), _item(None), _item(None)]
@@ -65,7 +73,9 @@ def test_same_external_id_in_two_tenants_is_two_items(db: Database, tenant: Tena
     assert not theirs[0].duplicate and theirs[0].id != mine[0].id
 
 
-def test_nul_text_is_refused_by_the_database_not_silently_stored(db: Database, tenant: TenantKey) -> None:
+def test_nul_text_is_refused_by_the_database_not_silently_stored(
+    db: Database, tenant: TenantKey
+) -> None:
     with pytest.raises(psycopg.DataError), db.transaction() as conn:
         feedback_store.insert_feedback(conn, tenant.id, [_item("nul", text="a\x00b")])
 
@@ -83,9 +93,14 @@ def test_events_get_gapless_sequence_and_fan_out_to_matching_subscriptions(
         events_store.append_events(
             conn,
             tenant.id,
-            [events_store.NewEvent("feedback.analyzed", {"n": 1}), events_store.NewEvent("complaint.flagged", {"n": 2})],
+            [
+                events_store.NewEvent("feedback.analyzed", {"n": 1}),
+                events_store.NewEvent("complaint.flagged", {"n": 2}),
+            ],
         )
-        events_store.append_events(conn, tenant.id, [events_store.NewEvent("feedback.analyzed", {"n": 3})])
+        events_store.append_events(
+            conn, tenant.id, [events_store.NewEvent("feedback.analyzed", {"n": 3})]
+        )
         page = events_store.list_events(conn, tenant.id, after=0, limit=10)
         later = events_store.list_events(conn, tenant.id, after=page[0]["seq"], limit=10)
         counts = conn.execute(
@@ -101,7 +116,9 @@ def test_events_get_gapless_sequence_and_fan_out_to_matching_subscriptions(
 
 def test_claim_skips_done_items_and_sweep_finds_stale_ones(db: Database, tenant: TenantKey) -> None:
     with db.transaction() as conn:
-        ids = [i.id for i in feedback_store.insert_feedback(conn, tenant.id, [_item("x"), _item("y")])]
+        ids = [
+            i.id for i in feedback_store.insert_feedback(conn, tenant.id, [_item("x"), _item("y")])
+        ]
     with db.transaction() as conn:
         claimed = feedback_store.claim_for_analysis(conn, ids)
         feedback_store.mark_done(conn, [ids[0]], ["vi"])
