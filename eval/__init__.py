@@ -1,0 +1,1 @@
+"""Accuracy evaluation and benchmarks. Never run by the tests."""
