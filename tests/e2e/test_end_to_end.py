@@ -6,6 +6,7 @@ LANGNGHE_TEST_REDIS_URL is set, over Redis too.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -109,7 +110,12 @@ def worker_process(settings: Settings, log: Path) -> Iterator[subprocess.Popen[b
             env[f"LANGNGHE_{name.upper()}"] = str(value)
     with log.open("ab") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "langnghe", "worker", "--beat"], env=env, stdout=out, stderr=out
+            [sys.executable, "-m", "langnghe", "worker", "--beat"],
+            env=env,
+            stdout=out,
+            stderr=out,
+            # Its own process group, so the test can kill the pool children with it.
+            start_new_session=True,
         )
     try:
         yield process
@@ -119,8 +125,10 @@ def worker_process(settings: Settings, log: Path) -> Iterator[subprocess.Popen[b
             try:
                 process.wait(timeout=20)
             except subprocess.TimeoutExpired:
-                process.kill()
+                os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
 
 
 def _status_counts(database_url: str, tenant: TenantKey) -> dict[str, int]:
@@ -200,7 +208,8 @@ def test_a_worker_killed_mid_batch_loses_nothing(
                 60,
                 "the worker to start a batch",
             )
-            first.send_signal(signal.SIGKILL)
+            # The whole worker dies at once, pool children included, as when its host goes down.
+            os.killpg(first.pid, signal.SIGKILL)
             first.wait()
         at_kill = _status_counts(settings.database_url, tenant)
         assert at_kill.get("done", 0) < 150, "the worker finished before it was killed"
