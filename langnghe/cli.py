@@ -10,13 +10,16 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from tqdm import tqdm
 
 from langnghe.config import Settings
 from langnghe.logs import configure_logging
+
+if TYPE_CHECKING:
+    from nlp.cache import CachedEncoder
 
 app = typer.Typer(help="langnghe: customer feedback analytics for Vietnamese and English.")
 tenants_app = typer.Typer(help="Manage tenants.")
@@ -355,6 +358,73 @@ def ingest(
         typer.echo(f"  rejected {count}: {reason}")
     for example in summary.examples:
         typer.echo(f"  {example}")
+
+
+DataOpt = Annotated[
+    list[Path],
+    typer.Option(
+        "--data",
+        exists=True,
+        help="Labelled JSONL file, or a folder of sets (<set>/train.jsonl, optional dev.jsonl). "
+        "Repeat for several.",
+    ),
+]
+CacheOpt = Annotated[
+    Path | None,
+    typer.Option(help="Embedding cache (SQLite); default: under the data directory."),
+]
+
+
+def _cached_encoder(settings: Settings, cache: Path | None) -> CachedEncoder:
+    from nlp.cache import CachedEncoder
+    from nlp.encoder import load_encoder
+
+    return CachedEncoder(
+        load_encoder(settings.encoder), cache or settings.data_dir / "embeddings.sqlite"
+    )
+
+
+@app.command()
+def train(
+    data: DataOpt,
+    out: Annotated[Path, typer.Option(help="Models directory to write.")] = Path("models"),
+    max_per_set: Annotated[
+        int, typer.Option(min=1, help="Rows per set and split at most (seeded sample).")
+    ] = 4000,
+    cache: CacheOpt = None,
+) -> None:
+    """Train the heads on labelled data; writes heads, model cards and the manifest."""
+    from nlp.training import train_all
+
+    encoder = _cached_encoder(Settings(), cache)
+    manifest = train_all(data, out, encoder, max_per_set=max_per_set)
+    typer.echo(f"wrote {len(manifest['heads'])} heads and {out / 'manifest.json'}")
+
+
+@app.command(name="eval")
+def eval_command(
+    data: DataOpt,
+    out: Annotated[Path, typer.Option(help="Folder for report.json and report.md.")] = Path(
+        "eval/out/report"
+    ),
+    models_dir: Annotated[
+        Path | None, typer.Option(help="Models to evaluate; default: the configured ones.")
+    ] = None,
+    max_per_set: Annotated[int, typer.Option(min=1, help="Dev rows per set at most.")] = 3000,
+    cache: CacheOpt = None,
+) -> None:
+    """Evaluate the pipeline on labelled data; writes a JSON and a Markdown report."""
+    from eval.evaluate import evaluate, write_report
+    from nlp.pipeline import Pipeline
+
+    settings = Settings()
+    pipeline = Pipeline(_cached_encoder(settings, cache), models_dir or settings.models_dir)
+    report = evaluate(pipeline, data, max_per_set=max_per_set)
+    write_report(report, out)
+    for target in report["targets"]:
+        status = "met" if target["met"] else "MISSED"
+        typer.echo(f"{status:6} {target['target']}: {target['figure']}")
+    typer.echo(f"report: {out / 'report.md'}")
 
 
 if __name__ == "__main__":

