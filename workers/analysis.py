@@ -15,7 +15,7 @@ from store import analyses as analyses_store
 from store import events as events_store
 from store import feedback as feedback_store
 from store.db import Database
-from workers.events import events_for
+from workers.events import aspects_json, events_for
 
 log = logging.getLogger(__name__)
 
@@ -100,4 +100,5 @@ def _row(feedback_id: UUID, tenant_id: UUID, a: Analysis) -> analyses_store.Anal
         csat_expected=a.csat_expected,
         nps_class=a.nps_class,
         embedding=np.asarray(a.embedding, dtype="<f4").tobytes(),
+        aspects=aspects_json(a),
     )

