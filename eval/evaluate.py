@@ -124,9 +124,16 @@ def classification(task: Task) -> dict[str, Any]:
 
 
 def stars_report(
-    truth: Sequence[int], expected: Sequence[float], baseline: Sequence[float], majority: int
+    truth: Sequence[int],
+    expected: Sequence[float],
+    baseline: Sequence[float],
+    majority: int,
+    distributions: Sequence[Sequence[float]] | None = None,
 ) -> dict[str, Any]:
-    """MAE, exact and off-by-one accuracy and per-star mean error of inferred CSAT."""
+    """MAE, exact and off-by-one accuracy, per-star mean error and calibration of inferred CSAT.
+
+    ``distributions`` (1-5 probabilities per row) give the ECE of the likeliest star.
+    """
     t = np.asarray(truth, dtype=np.float64)
     e = np.asarray(expected, dtype=np.float64)
     rounded = np.clip(np.rint(e), 1, 5)
@@ -145,6 +152,12 @@ def stars_report(
             "tfidf_mae": round(float(np.abs(np.asarray(baseline) - t).mean()), 4),
         },
         "mae_reduction_vs_majority": round(1 - mae / majority_mae, 4) if majority_mae else None,
+        "ece": None
+        if distributions is None
+        else expected_calibration_error(
+            [max(d) for d in distributions],
+            [int(np.argmax(d)) + 1 == s for d, s in zip(distributions, truth, strict=True)],
+        ),
     }
 
 
@@ -240,6 +253,7 @@ def evaluate_corpus(
             [analyses[i].csat_expected for i, _ in rated],
             list(probs @ stars),
             majority,
+            [analyses[i].csat_distribution for i, _ in rated],
         )
     return report
 
@@ -519,8 +533,9 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         "## Inferred CSAT vs stars (dev splits)",
         "",
-        "| set | text | n | MAE | majority MAE | TF-IDF MAE | exact | ±1 | mean error per star |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| set | text | n | MAE | majority MAE | TF-IDF MAE | exact | ±1 | ECE | "
+        "mean error per star |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, s in report["sets"].items():
         for variant in ("as_written", "no_diacritics"):
@@ -530,7 +545,7 @@ def markdown(report: dict[str, Any]) -> str:
                 lines.append(
                     f"| {name} | {variant} | {r['n']} | {r['mae']:.3f} | {b['majority_mae']:.3f} | "
                     f"{b['tfidf_mae']:.3f} | {r['exact_accuracy']:.3f} | "
-                    f"{r['off_by_one_accuracy']:.3f} | "
+                    f"{r['off_by_one_accuracy']:.3f} | {r['ece']} | "
                     f"{r['mean_error_per_star']} |"
                 )
     lines += [

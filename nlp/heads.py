@@ -37,6 +37,14 @@ class LinearHead:
         exp = np.exp(logits)
         return (exp / exp.sum(axis=1, keepdims=True)).astype(np.float32)
 
+    def scaled(self, factor: float) -> LinearHead:
+        """The head with its logits multiplied by ``factor`` (``1 / temperature``)."""
+        return LinearHead(
+            self.classes,
+            (self.weights * factor).astype(np.float32),
+            (self.bias * factor).astype(np.float32),
+        )
+
     def save(self, path: Path) -> None:
         """Write the head to ``path`` (``.npz``)."""
         path.parent.mkdir(parents=True, exist_ok=True)
