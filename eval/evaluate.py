@@ -19,6 +19,7 @@ import random
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -425,6 +426,9 @@ def evaluate(
                 pipeline, corpus, dev, unaccented=True
             )
     return {
+        "generated": datetime.now(UTC).strftime("%Y-%m-%d"),
+        "data": [str(p) for p in data],
+        "max_per_set": max_per_set,
         "model_versions": pipeline.model_versions,
         "seed": SEED,
         "sets": sets,
@@ -498,6 +502,10 @@ def markdown(report: dict[str, Any]) -> str:
     """The report as Markdown tables."""
     lines = [
         "# langnghe evaluation",
+        "",
+        f"Generated {report['generated']} by `langnghe eval` (dev rows per set at most "
+        f"{report['max_per_set']}, seed {report['seed']}) on: "
+        + ", ".join(f"`{Path(p).name}`" for p in report["data"]),
         "",
         "Model versions: " + ", ".join(f"{k} `{v}`" for k, v in report["model_versions"].items()),
         "",

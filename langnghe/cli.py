@@ -361,14 +361,29 @@ def ingest(
 
 
 DataOpt = Annotated[
-    list[Path],
+    list[Path] | None,
     typer.Option(
         "--data",
         exists=True,
         help="Labelled JSONL file, or a folder of sets (<set>/train.jsonl, optional dev.jsonl). "
-        "Repeat for several.",
+        "Repeat for several. Default: ../shared/datasets beside the checkout and our own "
+        "samples in models/data.",
     ),
 ]
+_CHECKOUT = Path(__file__).resolve().parent.parent
+
+
+def _default_data(*own_samples: str) -> list[Path]:
+    """The public sets beside the checkout plus our own labelled samples."""
+    shared = _CHECKOUT.parent / "shared" / "datasets"
+    if not shared.is_dir():
+        raise typer.BadParameter(
+            f"no --data given and no public data sets at {shared}; pass --data FILE_OR_DIR",
+            param_hint="--data",
+        )
+    return [shared, *(_CHECKOUT / "models" / "data" / name for name in own_samples)]
+
+
 CacheOpt = Annotated[
     Path | None,
     typer.Option(help="Embedding cache (SQLite); default: under the data directory."),
@@ -386,7 +401,7 @@ def _cached_encoder(settings: Settings, cache: Path | None) -> CachedEncoder:
 
 @app.command()
 def train(
-    data: DataOpt,
+    data: DataOpt = None,
     out: Annotated[Path, typer.Option(help="Models directory to write.")] = Path("models"),
     max_per_set: Annotated[
         int, typer.Option(min=1, help="Rows per set and split at most (seeded sample).")
@@ -397,13 +412,14 @@ def train(
     from nlp.training import train_all
 
     encoder = _cached_encoder(Settings(), cache)
+    data = data or _default_data("seed.jsonl")
     manifest = train_all(data, out, encoder, max_per_set=max_per_set)
     typer.echo(f"wrote {len(manifest['heads'])} heads and {out / 'manifest.json'}")
 
 
 @app.command(name="eval")
 def eval_command(
-    data: DataOpt,
+    data: DataOpt = None,
     out: Annotated[Path, typer.Option(help="Folder for report.json and report.md.")] = Path(
         "eval/out/report"
     ),
@@ -419,6 +435,7 @@ def eval_command(
 
     settings = Settings()
     pipeline = Pipeline(_cached_encoder(settings, cache), models_dir or settings.models_dir)
+    data = data or _default_data("seed.jsonl", "cues_sample.jsonl")
     report = evaluate(pipeline, data, max_per_set=max_per_set)
     write_report(report, out)
     for target in report["targets"]:

@@ -191,6 +191,10 @@ def fit_head(
     return head.scaled(1.0 / temperature), strength, metrics
 
 
+def _trains_a_head(example: Example) -> bool:
+    return any(spec.label(example) is not None for spec in SPECS.values())
+
+
 def _capped(examples: list[Example], cap: int | None, seed: int) -> list[Example]:
     if cap is None or len(examples) <= cap:
         return examples
@@ -289,8 +293,14 @@ def train_all(
     corpora: list[Corpus] = discover(data)
     train = [e for c in corpora for e in _capped(c.train, max_per_set, SEED)]
     dev = [e for c in corpora for e in _capped(c.dev, max_per_set, SEED)]
-    train_copies = [(i, c) for i, e in enumerate(train) if (c := unaccented_copy(e))]
-    dev_copies = [(i, c) for i, e in enumerate(dev) if (c := unaccented_copy(e))]
+    # Only rows that train a head get a copy without diacritics; aspect models train on rows as
+    # written, and long aspect-labelled reviews are the costliest texts to encode.
+    train_copies = [
+        (i, c) for i, e in enumerate(train) if _trains_a_head(e) and (c := unaccented_copy(e))
+    ]
+    dev_copies = [
+        (i, c) for i, e in enumerate(dev) if _trains_a_head(e) and (c := unaccented_copy(e))
+    ]
     x_train = embed(encoder, train + [c for _, c in train_copies], "encoding train")
     x_dev = embed(encoder, dev + [c for _, c in dev_copies], "encoding dev")
     train_all_rows = train + [c for _, c in train_copies]
