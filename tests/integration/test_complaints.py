@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
 import httpx
 import pytest
@@ -21,7 +22,7 @@ def _post_and_analyse(
     response = client.post("/v1/feedback", json={"items": items}, headers=tenant.headers)
     assert response.status_code == 202, response.text
     ids = [i["id"] for i in response.json()["items"]]
-    analyze_batch(db, ScriptedAnalyzer(), ids, max_attempts=5)
+    analyze_batch(db, ScriptedAnalyzer(), [UUID(i) for i in ids], max_attempts=5)
     return ids
 
 
@@ -62,7 +63,7 @@ def test_policy_flags_items_with_priority_sla_and_one_event_each(
     assert sorted(e["data"]["feedback_id"] for e in flagged) == sorted(ids[:3])
     assert {e["data"]["priority"] for e in flagged} == {"p1", "p4"}
     # Re-running the batch writes nothing twice.
-    analyze_batch(db, ScriptedAnalyzer(), ids, max_attempts=5)
+    analyze_batch(db, ScriptedAnalyzer(), [UUID(i) for i in ids], max_attempts=5)
     assert len(_events(client, tenant, "complaint.flagged")) == 3
     p1 = client.get("/v1/complaints", params={"priority": "p1"}, headers=tenant.headers).json()
     assert [c["feedback_id"] for c in p1["items"]] == [ids[0]]
