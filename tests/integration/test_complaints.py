@@ -33,7 +33,7 @@ def _events(client: httpx.Client, tenant: TenantKey, type_: str) -> list[dict[st
     return list(page["events"])
 
 
-ITEMS = [
+ITEMS: list[dict[str, Any]] = [
     {
         "text": "angry sev=high churn cat=delivery",
         "channel": "social",
