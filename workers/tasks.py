@@ -13,6 +13,7 @@ from workers.celery_app import ANALYZE_TASK, DELIVER_TASK, SWEEP_TASK
 from workers.delivery import deliver_due
 from workers.enqueue import enqueue_analysis, nudge_delivery
 from workers.runtime import get_runtime
+from workers.ssrf import guard_for
 
 
 @worker_process_init.connect
@@ -63,5 +64,6 @@ def deliver() -> int:
         max_attempts=settings.delivery_max_attempts,
         backoff_base_s=settings.delivery_backoff_base_s,
         backoff_max_s=settings.delivery_backoff_max_s,
+        guard=guard_for(settings.webhook_allow_private, settings.webhook_allowed_networks),
     )
     return ok

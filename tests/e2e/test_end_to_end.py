@@ -98,6 +98,7 @@ def settings(database_url: str, broker_url: str | None, tmp_path: Path) -> Setti
         delivery_backoff_base_s=1,
         delivery_backoff_max_s=2,
         analyze_batch_size=25,
+        webhook_allowed_networks="127.0.0.0/8,::1/128",
     )
 
 
