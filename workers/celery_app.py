@@ -14,6 +14,7 @@ QUEUE = "langnghe"
 ANALYZE_TASK = "langnghe.analyze"
 SWEEP_TASK = "langnghe.sweep"
 DELIVER_TASK = "langnghe.deliver"
+SIGNALS_TASK = "langnghe.signals"
 
 
 def create_celery(settings: Settings) -> Celery:
@@ -34,6 +35,7 @@ def create_celery(settings: Settings) -> Celery:
         beat_schedule={
             "sweep": {"task": SWEEP_TASK, "schedule": settings.sweep_interval_s},
             "deliver": {"task": DELIVER_TASK, "schedule": settings.deliver_interval_s},
+            "signals": {"task": SIGNALS_TASK, "schedule": settings.signal_interval_s},
         },
         beat_schedule_filename=str(settings.data_dir / "celerybeat-schedule"),
     )
