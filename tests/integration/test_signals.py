@@ -35,7 +35,7 @@ def test_daily_series_per_channel_with_real_scores_beside(
 ) -> None:
     day1 = datetime(2026, 3, 2, 10, tzinfo=UTC)
     day2 = day1 + timedelta(days=1)
-    items = [
+    items: list[dict[str, Any]] = [
         # day 1, reviews: inferred 5 stars, real ratings 5, 5, 2
         {"text": "pos stars=5", "channel": "review", "rating": 5, "occurred_at": day1.isoformat()},
         {"text": "pos stars=5", "channel": "review", "rating": 5, "occurred_at": day1.isoformat()},
