@@ -35,13 +35,14 @@ def flag_complaints(conn: Conn, items: Sequence[AnalysedItem]) -> dict[UUID, lis
     """
     if not items:
         return {}
-    policies = complaints_store.get_policies(conn, sorted({i.tenant_id for i in items}))
+    documents = complaints_store.get_policies(conn, sorted({i.tenant_id for i in items}))
+    policies = {t: load_policy(documents.get(t)) for t in {i.tenant_id for i in items}}
     facts = complaints_store.feedback_facts(conn, [i.feedback_id for i in items])
     now = datetime.now(UTC)
     new: list[complaints_store.NewComplaint] = []
     decisions = {}
     for item in items:
-        policy = load_policy(policies.get(item.tenant_id))
+        policy = policies[item.tenant_id]
         row = facts[item.feedback_id]
         a = item.analysis
         decision = decide(
