@@ -150,6 +150,8 @@ def main() -> int:
     parser.add_argument("--port", type=int, default=8766)
     parser.add_argument("--timeout", type=float, default=3600)
     args = parser.parse_args()
+    # A plain SIGTERM would skip the clean-up below and leave workers and Postgres running.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     receiver = Receiver()
     with _database() as database_url, tempfile.TemporaryDirectory() as tmp:
