@@ -59,7 +59,7 @@ def series(
         SELECT date_trunc(%(period)s, {_AT} AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS period_start
                {select_dims}, {_SUMS}
         FROM analyses a JOIN feedback f ON f.id = a.feedback_id
-        WHERE a.tenant_id = %(tenant)s
+        WHERE f.tenant_id = %(tenant)s
           AND (%(since)s::timestamptz IS NULL OR {_AT} >= %(since)s::timestamptz)
           AND (%(until)s::timestamptz IS NULL OR {_AT} < %(until)s::timestamptz)
           AND (%(channel)s::text IS NULL OR f.channel = %(channel)s::text)

@@ -79,3 +79,7 @@ CREATE TABLE signal_alerts (
     created_at timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (tenant_id, kind, segment, window_end)
 );
+
+-- The signal queries bucket items by when they happened (occurred_at, else received_at).
+CREATE INDEX feedback_happened ON feedback ((COALESCE(occurred_at, received_at)));
+CREATE INDEX feedback_tenant_happened ON feedback (tenant_id, (COALESCE(occurred_at, received_at)));
