@@ -12,7 +12,7 @@ from fastapi import FastAPI, Request, Response
 
 from api.errors import error_response, install_error_handlers
 from api.metrics import build_registry
-from api.routes import events, feedback, health, webhooks
+from api.routes import complaints, deliveries, events, feedback, health, signals, webhooks
 from langnghe import __version__
 from langnghe.config import Settings
 from langnghe.logs import request_id_var
@@ -79,4 +79,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     for router in (health.router, feedback.router, events.router, webhooks.router):
         app.include_router(router)
+    app.include_router(complaints.router)
+    app.include_router(deliveries.router)
+    app.include_router(signals.router)
     return app

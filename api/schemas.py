@@ -160,6 +160,11 @@ class WebhookIn(BaseModel):
         max_length=200,
         description="HMAC secret; generated and returned once when omitted.",
     )
+    min_priority: Literal["p1", "p2", "p3", "p4"] | None = Field(
+        default=None,
+        description="Only events of this priority or more urgent (p1 is the most urgent); "
+        "events without a priority are not filtered.",
+    )
 
 
 class WebhookOut(BaseModel):
@@ -168,7 +173,11 @@ class WebhookOut(BaseModel):
     id: UUID
     url: str
     event_types: list[str]
+    min_priority: str | None = None
     created_at: datetime
+    previous_secret_expires_at: datetime | None = Field(
+        default=None, description="While set, deliveries are signed with the old secret too."
+    )
 
 
 class WebhookCreated(WebhookOut):

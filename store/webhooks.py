@@ -10,19 +10,26 @@ from uuid import UUID
 
 from store.db import Conn
 
-SUBSCRIPTION_COLUMNS = "id, url, event_types, created_at"
+SUBSCRIPTION_COLUMNS = """id, url, event_types, min_priority, created_at,
+    CASE WHEN previous_secret_expires_at > now() THEN previous_secret_expires_at END
+        AS previous_secret_expires_at"""
 
 
 def create_subscription(
-    conn: Conn, tenant_id: UUID, url: str, event_types: Sequence[str], secret: str
+    conn: Conn,
+    tenant_id: UUID,
+    url: str,
+    event_types: Sequence[str],
+    secret: str,
+    min_priority: str | None = None,
 ) -> dict[str, Any]:
-    """Subscribe a URL to event types ('*' for all)."""
+    """Subscribe a URL to event types ('*' for all), optionally only from a priority up."""
     row = conn.execute(
         f"""
-        INSERT INTO webhook_subscriptions (tenant_id, url, event_types, secret)
-        VALUES (%s, %s, %s, %s) RETURNING {SUBSCRIPTION_COLUMNS}
+        INSERT INTO webhook_subscriptions (tenant_id, url, event_types, secret, min_priority)
+        VALUES (%s, %s, %s, %s, %s) RETURNING {SUBSCRIPTION_COLUMNS}
         """,
-        (tenant_id, url, list(event_types), secret),
+        (tenant_id, url, list(event_types), secret, min_priority),
     ).fetchone()
     assert row is not None
     return row
@@ -54,6 +61,7 @@ class DueDelivery:
     attempts: int
     url: str
     secret: str
+    previous_secret: str | None
     event_id: UUID
     event_type: str
     event_seq: int
@@ -77,7 +85,10 @@ def claim_due_deliveries(conn: Conn, limit: int, lease_s: float) -> list[DueDeli
         SET next_attempt_at = now() + make_interval(secs => %s), attempts = d.attempts + 1
         FROM due, webhook_subscriptions s, events e
         WHERE d.id = due.id AND s.id = d.subscription_id AND e.id = d.event_id
-        RETURNING d.id, d.attempts, s.url, s.secret, e.id AS event_id, e.type AS event_type,
+        RETURNING d.id, d.attempts, s.url, s.secret,
+                  CASE WHEN s.previous_secret_expires_at > now() THEN s.previous_secret END
+                      AS previous_secret,
+                  e.id AS event_id, e.type AS event_type,
                   e.seq AS event_seq, e.tenant_id, e.created_at, e.payload AS data
         """,
         (limit, lease_s),
@@ -85,8 +96,24 @@ def claim_due_deliveries(conn: Conn, limit: int, lease_s: float) -> list[DueDeli
     return [DueDelivery(**r) for r in rows]
 
 
-def record_success(conn: Conn, delivery_id: UUID, status_code: int) -> None:
+def _log_attempt(
+    conn: Conn, delivery_id: UUID, status_code: int | None, error: str | None, duration_ms: float
+) -> None:
+    conn.execute(
+        """
+        INSERT INTO delivery_attempts (delivery_id, status_code, error, duration_ms)
+        VALUES (%s, %s, %s, %s)
+        """,
+        (delivery_id, status_code, error[:2000] if error else None, duration_ms),
+    )
+
+
+def record_success(
+    conn: Conn, delivery_id: UUID, status_code: int, duration_ms: float | None = None
+) -> None:
     """The receiver answered 2xx."""
+    if duration_ms is not None:
+        _log_attempt(conn, delivery_id, status_code, None, duration_ms)
     conn.execute(
         """
         UPDATE deliveries SET status = 'succeeded', last_status_code = %s, last_error = NULL,
@@ -103,8 +130,11 @@ def record_failure(
     status_code: int | None,
     error: str,
     retry_in_s: float | None,
+    duration_ms: float | None = None,
 ) -> None:
     """Schedule the next attempt, or dead-letter the delivery when ``retry_in_s`` is None."""
+    if duration_ms is not None:
+        _log_attempt(conn, delivery_id, status_code, error, duration_ms)
     conn.execute(
         """
         UPDATE deliveries SET last_status_code = %s, last_error = %s,
@@ -134,3 +164,142 @@ def failed_attempts_total(conn: Conn) -> int:
         """
     ).fetchone()
     return int(row["n"]) if row else 0
+
+
+def get_subscription(conn: Conn, tenant_id: UUID, subscription_id: UUID) -> dict[str, Any] | None:
+    """One subscription of the tenant (without its secrets)."""
+    return conn.execute(
+        f"SELECT {SUBSCRIPTION_COLUMNS} FROM webhook_subscriptions "
+        "WHERE tenant_id = %s AND id = %s",
+        (tenant_id, subscription_id),
+    ).fetchone()
+
+
+def rotate_secret(
+    conn: Conn, tenant_id: UUID, subscription_id: UUID, new_secret: str, grace_s: float
+) -> dict[str, Any] | None:
+    """Make ``new_secret`` current; the old one keeps signing too until the grace period ends."""
+    return conn.execute(
+        f"""
+        UPDATE webhook_subscriptions
+        SET previous_secret = secret, secret = %s,
+            previous_secret_expires_at = now() + make_interval(secs => %s)
+        WHERE tenant_id = %s AND id = %s
+        RETURNING {SUBSCRIPTION_COLUMNS}
+        """,
+        (new_secret, grace_s, tenant_id, subscription_id),
+    ).fetchone()
+
+
+DELIVERY_COLUMNS = """d.id, d.subscription_id, d.event_id, e.type AS event_type, e.seq AS event_seq,
+    d.status, d.attempts, d.next_attempt_at, d.last_status_code, d.last_error, d.created_at,
+    d.finished_at"""
+
+
+def list_deliveries(
+    conn: Conn,
+    tenant_id: UUID,
+    subscription_id: UUID,
+    status: str | None,
+    limit: int,
+    before: tuple[datetime, UUID] | None = None,
+) -> list[dict[str, Any]]:
+    """The delivery log of a subscription, newest first."""
+    return conn.execute(
+        f"""
+        SELECT {DELIVERY_COLUMNS}
+        FROM deliveries d JOIN events e ON e.id = d.event_id
+        WHERE d.tenant_id = %(tenant)s AND d.subscription_id = %(sub)s
+          AND (%(status)s::text IS NULL OR d.status = %(status)s::text)
+          AND (%(at)s::timestamptz IS NULL OR (d.created_at, d.id) < (%(at)s, %(id)s::uuid))
+        ORDER BY d.created_at DESC, d.id DESC
+        LIMIT %(limit)s
+        """,
+        {
+            "tenant": tenant_id,
+            "sub": subscription_id,
+            "status": status,
+            "at": before[0] if before else None,
+            "id": before[1] if before else None,
+            "limit": limit,
+        },
+    ).fetchall()
+
+
+def get_delivery(conn: Conn, tenant_id: UUID, delivery_id: UUID) -> dict[str, Any] | None:
+    """One delivery with every attempt made."""
+    row = conn.execute(
+        f"""
+        SELECT {DELIVERY_COLUMNS}
+        FROM deliveries d JOIN events e ON e.id = d.event_id
+        WHERE d.tenant_id = %s AND d.id = %s
+        """,
+        (tenant_id, delivery_id),
+    ).fetchone()
+    if row is None:
+        return None
+    row["attempt_log"] = conn.execute(
+        """
+        SELECT attempted_at, status_code, error, duration_ms FROM delivery_attempts
+        WHERE delivery_id = %s ORDER BY id
+        """,
+        (delivery_id,),
+    ).fetchall()
+    return row
+
+
+def replay_delivery(conn: Conn, tenant_id: UUID, delivery_id: UUID) -> str | None:
+    """Queue a finished (dead or succeeded) delivery again; return its status before.
+
+    Returns None when there is no such delivery; a pending one is left alone.
+    """
+    row = conn.execute(
+        "SELECT status FROM deliveries WHERE tenant_id = %s AND id = %s FOR UPDATE",
+        (tenant_id, delivery_id),
+    ).fetchone()
+    if row is None:
+        return None
+    if row["status"] != "pending":
+        conn.execute(
+            """
+            UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = now(),
+                   finished_at = NULL
+            WHERE id = %s
+            """,
+            (delivery_id,),
+        )
+    return str(row["status"])
+
+
+def replay_since(
+    conn: Conn, tenant_id: UUID, subscription_id: UUID, after_seq: int, limit: int
+) -> tuple[int, int | None]:
+    """Queue again every event with ``seq > after_seq`` that the subscription matches.
+
+    Events never delivered to it (it did not exist yet) get a new delivery; delivered or
+    dead ones are reset to pending. Returns (how many, the last seq covered) so a caller
+    can continue from there when ``limit`` cut the run short.
+    """
+    rows = conn.execute(
+        """
+        WITH picked AS (
+            SELECT e.id, e.seq FROM events e JOIN webhook_subscriptions s ON s.id = %(sub)s
+            WHERE e.tenant_id = %(tenant)s AND s.tenant_id = %(tenant)s AND e.seq > %(after)s
+              AND (e.type = ANY(s.event_types) OR '*' = ANY(s.event_types))
+              AND (s.min_priority IS NULL OR e.payload->>'priority' IS NULL
+                   OR e.payload->>'priority' <= s.min_priority)
+            ORDER BY e.seq LIMIT %(limit)s)
+        INSERT INTO deliveries (tenant_id, event_id, subscription_id)
+        SELECT %(tenant)s, picked.id, %(sub)s FROM picked
+        ON CONFLICT (event_id, subscription_id) DO UPDATE
+            SET status = 'pending', attempts = 0, next_attempt_at = now(), finished_at = NULL
+        RETURNING event_id
+        """,
+        {"sub": subscription_id, "tenant": tenant_id, "after": after_seq, "limit": limit},
+    ).fetchall()
+    if not rows:
+        return 0, None
+    last = conn.execute(
+        "SELECT max(seq) AS seq FROM events WHERE id = ANY(%s)", ([r["event_id"] for r in rows],)
+    ).fetchone()
+    return len(rows), (int(last["seq"]) if last else None)

@@ -15,6 +15,7 @@ from store import analyses as analyses_store
 from store import events as events_store
 from store import feedback as feedback_store
 from store.db import Database
+from workers.complaints import AnalysedItem, flag_complaints
 from workers.events import aspects_json, events_for
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,12 @@ def analyze_batch(db: Database, analyzer: Analyzer, ids: Sequence[UUID], max_att
         per_tenant: dict[UUID, list[events_store.NewEvent]] = defaultdict(list)
         for fid in todo:
             per_tenant[by_id[fid].tenant_id].extend(events_for(fid, context[fid], results[fid]))
+        flagged = flag_complaints(
+            conn,
+            [AnalysedItem(fid, by_id[fid].tenant_id, context[fid], results[fid]) for fid in todo],
+        )
+        for tenant_id, tenant_events in flagged.items():
+            per_tenant[tenant_id].extend(tenant_events)
         # A fixed lock order on tenant rows keeps concurrent workers from deadlocking.
         for tenant_id in sorted(per_tenant):
             events_store.append_events(conn, tenant_id, per_tenant[tenant_id])

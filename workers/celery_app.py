@@ -6,14 +6,19 @@ Messages carry ids only; results live in Postgres, not in a result backend.
 from __future__ import annotations
 
 from celery import Celery
+from kombu import Queue
 
 from langnghe.config import Settings
 from workers.broker import resolve_broker_url, transport_options
 
 QUEUE = "langnghe"
+# Sweeps, deliveries and signal checks have their own queue, which every worker also
+# consumes: behind a backlog of analysis messages they would otherwise wait for it all.
+CONTROL_QUEUE = "langnghe.control"
 ANALYZE_TASK = "langnghe.analyze"
 SWEEP_TASK = "langnghe.sweep"
 DELIVER_TASK = "langnghe.deliver"
+SIGNALS_TASK = "langnghe.signals"
 
 
 def create_celery(settings: Settings) -> Celery:
@@ -24,6 +29,10 @@ def create_celery(settings: Settings) -> Celery:
     app = Celery("langnghe", broker=broker, include=["workers.tasks"], set_as_current=True)
     app.conf.update(
         task_default_queue=QUEUE,
+        task_queues=(Queue(QUEUE), Queue(CONTROL_QUEUE)),
+        task_routes={
+            name: {"queue": CONTROL_QUEUE} for name in (SWEEP_TASK, DELIVER_TASK, SIGNALS_TASK)
+        },
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         task_ignore_result=True,
@@ -34,6 +43,7 @@ def create_celery(settings: Settings) -> Celery:
         beat_schedule={
             "sweep": {"task": SWEEP_TASK, "schedule": settings.sweep_interval_s},
             "deliver": {"task": DELIVER_TASK, "schedule": settings.deliver_interval_s},
+            "signals": {"task": SIGNALS_TASK, "schedule": settings.signal_interval_s},
         },
         beat_schedule_filename=str(settings.data_dir / "celerybeat-schedule"),
     )

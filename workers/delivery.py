@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import json
 import logging
+import time
 from typing import Any
 
 import httpx
@@ -14,6 +15,7 @@ from celery.utils.time import get_exponential_backoff_interval
 from store import webhooks as webhooks_store
 from store.db import Database
 from store.webhooks import DueDelivery
+from workers.ssrf import TargetGuard, UnsafeTarget
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +29,18 @@ def sign(secret: str, body: bytes) -> str:
     """The signature header value: ``sha256=`` and the hex HMAC-SHA256 of the raw body."""
     digest = hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
     return f"sha256={digest}"
+
+
+def signature_header(secret: str, previous_secret: str | None, body: bytes) -> str:
+    """One signature, or during a secret rotation two: ``sha256=<new>, sha256=<old>``.
+
+    A receiver accepts the body when any listed signature matches its secret, so it
+    can switch secrets at any moment of the grace period.
+    """
+    signatures = [sign(secret, body)]
+    if previous_secret and previous_secret != secret:
+        signatures.append(sign(previous_secret, body))
+    return ", ".join(signatures)
 
 
 def event_body(delivery: DueDelivery) -> bytes:
@@ -51,12 +65,23 @@ def retry_delay_s(attempts: int, base_s: int, max_s: int) -> float:
     )
 
 
-def send_one(client: httpx.Client, delivery: DueDelivery) -> tuple[int | None, str | None]:
-    """POST one event; return (status code, error) where error is None on a 2xx answer."""
+def send_one(
+    client: httpx.Client, delivery: DueDelivery, guard: TargetGuard | None = None
+) -> tuple[int | None, str | None]:
+    """POST one event; return (status code, error) where error is None on a 2xx answer.
+
+    With a guard, the target's addresses are checked again now: DNS may have changed
+    since the subscription was made.
+    """
+    if guard is not None:
+        try:
+            guard.check_url(delivery.url)
+        except UnsafeTarget as exc:
+            return None, f"refused by the SSRF guard: {exc}"
     body = event_body(delivery)
     headers = {
         "Content-Type": "application/json",
-        SIGNATURE_HEADER: sign(delivery.secret, body),
+        SIGNATURE_HEADER: signature_header(delivery.secret, delivery.previous_secret, body),
         EVENT_ID_HEADER: str(delivery.event_id),
         EVENT_TYPE_HEADER: delivery.event_type,
         DELIVERY_ID_HEADER: str(delivery.id),
@@ -78,6 +103,7 @@ def deliver_due(
     backoff_base_s: int,
     backoff_max_s: int,
     batch: int = 50,
+    guard: TargetGuard | None = None,
 ) -> tuple[int, int]:
     """Send every due delivery; return (succeeded, failed) attempts."""
     ok = failed = 0
@@ -88,10 +114,12 @@ def deliver_due(
             if not due:
                 return ok, failed
             for delivery in due:
-                status, error = send_one(client, delivery)
+                started = time.perf_counter()
+                status, error = send_one(client, delivery, guard)
+                duration_ms = (time.perf_counter() - started) * 1000
                 with db.transaction() as conn:
                     if error is None:
-                        webhooks_store.record_success(conn, delivery.id, status or 0)
+                        webhooks_store.record_success(conn, delivery.id, status or 0, duration_ms)
                         ok += 1
                         continue
                     failed += 1
@@ -109,4 +137,6 @@ def deliver_due(
                             "dead": retry is None,
                         },
                     )
-                    webhooks_store.record_failure(conn, delivery.id, status, error, retry)
+                    webhooks_store.record_failure(
+                        conn, delivery.id, status, error, retry, duration_ms
+                    )

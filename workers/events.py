@@ -10,7 +10,16 @@ from store.events import NewEvent
 
 FEEDBACK_ANALYZED = "feedback.analyzed"
 COMPLAINT_FLAGGED = "complaint.flagged"
-EVENT_TYPES = (FEEDBACK_ANALYZED, COMPLAINT_FLAGGED)
+COMPLAINT_UPDATED = "complaint.updated"
+COMPLAINT_RESOLVED = "complaint.resolved"
+SIGNAL_CSAT_DROP = "signal.csat_drop"
+EVENT_TYPES = (
+    FEEDBACK_ANALYZED,
+    COMPLAINT_FLAGGED,
+    COMPLAINT_UPDATED,
+    COMPLAINT_RESOLVED,
+    SIGNAL_CSAT_DROP,
+)
 
 
 def _jsonable(value: Any) -> Any:
@@ -30,8 +39,10 @@ def aspects_json(analysis: Analysis) -> list[dict[str, Any]]:
     ]
 
 
-def events_for(feedback_id: UUID, context: dict[str, Any], analysis: Analysis) -> list[NewEvent]:
-    """``feedback.analyzed`` always; ``complaint.flagged`` when the item is a complaint."""
+def analysis_payload(
+    feedback_id: UUID, context: dict[str, Any], analysis: Analysis
+) -> dict[str, Any]:
+    """The item and its analysis, as carried by ``feedback.analyzed`` and ``complaint.flagged``."""
     item = {
         "feedback_id": str(feedback_id),
         "source": context["source"],
@@ -63,7 +74,13 @@ def events_for(feedback_id: UUID, context: dict[str, Any], analysis: Analysis) -
         "aspects": aspects_json(analysis),
         "model_versions": analysis.model_versions,
     }
-    events = [NewEvent(FEEDBACK_ANALYZED, {**item, **result})]
-    if analysis.complaint:
-        events.append(NewEvent(COMPLAINT_FLAGGED, {**item, **result}))
-    return events
+    return {**item, **result}
+
+
+def events_for(feedback_id: UUID, context: dict[str, Any], analysis: Analysis) -> list[NewEvent]:
+    """``feedback.analyzed`` for every item.
+
+    ``complaint.flagged`` is no longer implied by the complaint head alone: the
+    tenant's flagging policy decides (workers.complaints), in the same transaction.
+    """
+    return [NewEvent(FEEDBACK_ANALYZED, analysis_payload(feedback_id, context, analysis))]

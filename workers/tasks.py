@@ -9,10 +9,12 @@ from celery.signals import worker_process_init
 
 from store import feedback as feedback_store
 from workers.analysis import analyze_batch
-from workers.celery_app import ANALYZE_TASK, DELIVER_TASK, SWEEP_TASK
+from workers.celery_app import ANALYZE_TASK, DELIVER_TASK, SIGNALS_TASK, SWEEP_TASK
 from workers.delivery import deliver_due
 from workers.enqueue import enqueue_analysis, nudge_delivery
 from workers.runtime import get_runtime
+from workers.signals import DropRule, detect_csat_drops
+from workers.ssrf import guard_for
 
 
 @worker_process_init.connect
@@ -63,5 +65,16 @@ def deliver() -> int:
         max_attempts=settings.delivery_max_attempts,
         backoff_base_s=settings.delivery_backoff_base_s,
         backoff_max_s=settings.delivery_backoff_max_s,
+        guard=guard_for(settings.webhook_allow_private, settings.webhook_allowed_networks),
     )
     return ok
+
+
+@shared_task(name=SIGNALS_TASK, acks_late=True)
+def signals() -> int:
+    """Look for segments whose inferred CSAT dropped; emit ``signal.csat_drop`` events."""
+    runtime = get_runtime()
+    emitted = detect_csat_drops(runtime.db, DropRule())
+    if emitted:
+        nudge_delivery(signals.app)
+    return emitted

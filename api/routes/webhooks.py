@@ -10,19 +10,30 @@ from uuid import UUID
 from fastapi import APIRouter, Response
 
 from api.auth import TenantDep
-from api.deps import DbDep
+from api.deps import DbDep, SettingsDep
 from api.errors import ApiError
 from api.schemas import WebhookCreated, WebhookIn, WebhookOut
+from langnghe.config import Settings
 from store import webhooks as webhooks_store
 from workers.events import EVENT_TYPES
+from workers.ssrf import UnsafeTarget, guard_for
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 
 
-def _check_subscription(body: WebhookIn) -> None:
-    parts = urlsplit(body.url)
+def check_target(url: str, settings: Settings) -> None:
+    """422 unless the URL is http(s) and its host is a target the SSRF guard allows."""
+    parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ApiError(422, "invalid_url", "The URL must be an absolute http(s) URL.")
+    try:
+        guard_for(settings.webhook_allow_private, settings.webhook_allowed_networks).check_url(url)
+    except UnsafeTarget as exc:
+        raise ApiError(422, "unsafe_url", f"The URL is not an allowed target: {exc}.") from exc
+
+
+def _check_subscription(body: WebhookIn, settings: Settings) -> None:
+    check_target(body.url, settings)
     unknown = sorted(set(body.event_types) - {*EVENT_TYPES, "*"})
     if unknown:
         raise ApiError(
@@ -34,13 +45,15 @@ def _check_subscription(body: WebhookIn) -> None:
 
 
 @router.post("", status_code=201, response_model=WebhookCreated)
-def create_webhook(body: WebhookIn, tenant: TenantDep, db: DbDep) -> dict[str, Any]:
+def create_webhook(
+    body: WebhookIn, tenant: TenantDep, db: DbDep, settings: SettingsDep
+) -> dict[str, Any]:
     """Subscribe a URL; the secret is returned this once."""
-    _check_subscription(body)
+    _check_subscription(body, settings)
     secret = body.secret or secrets.token_urlsafe(32)
     with db.transaction() as conn:
         row = webhooks_store.create_subscription(
-            conn, tenant.id, body.url, sorted(set(body.event_types)), secret
+            conn, tenant.id, body.url, sorted(set(body.event_types)), secret, body.min_priority
         )
     return {**row, "secret": secret}
 

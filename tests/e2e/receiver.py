@@ -25,6 +25,12 @@ class Received:
             return {d["id"] for d in self.deliveries if d["type"] == event_type}
 
 
+def is_genuine(secret: str, raw_body: bytes, header: str) -> bool:
+    """The README's consumer check: any of the listed signatures matches our secret."""
+    expected = "sha256=" + hmac.new(secret.encode(), raw_body, hashlib.sha256).hexdigest()
+    return any(hmac.compare_digest(expected, s.strip()) for s in header.split(","))
+
+
 class WebhookReceiver:
     """Listens on 127.0.0.1; answers ``fail_with`` while it is set, else 200."""
 
@@ -41,10 +47,7 @@ class WebhookReceiver:
                     self.send_response(receiver.fail_with)
                     self.end_headers()
                     return
-                expected = (
-                    "sha256=" + hmac.new(receiver.secret.encode(), body, hashlib.sha256).hexdigest()
-                )
-                valid = hmac.compare_digest(expected, self.headers["X-Langnghe-Signature"])
+                valid = is_genuine(receiver.secret, body, self.headers["X-Langnghe-Signature"])
                 event = json.loads(body)
                 with receiver.received.lock:
                     if valid and event["id"] == self.headers["X-Langnghe-Event-Id"]:

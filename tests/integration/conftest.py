@@ -20,6 +20,8 @@ def api_settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) ->
         max_text_bytes=2_000,
         max_batch_items=20,
         max_request_bytes=200_000,
+        # Webhook receivers in tests listen on loopback: allow exactly that.
+        webhook_allowed_networks="127.0.0.0/8,::1/128",
     )
 
 

@@ -1,0 +1,254 @@
+"""Dashboard pages for support leads: the complaint inbox and the CSAT/NPS signals.
+
+The pages do not own a login: the dashboard shell (api/dashboard/router.py) does.
+``build_router`` takes an adapter with three calls - who is logged in, where to
+send someone who is not, and the CSRF/origin check of a POSTed form - so the same
+pages run behind the shell's session cookie, and behind a stand-in in tests.
+Every change goes through api.complaints_service, exactly as the JSON API does.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any, Protocol
+from urllib.parse import parse_qs, urlencode
+from uuid import UUID
+
+from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from api import complaints_service
+from api.cursor import decode_cursor, encode_cursor
+from api.errors import ApiError
+from store import complaints as complaints_store
+from store import events as events_store
+from store import signals as signals_store
+from store.db import Database
+from workers.events import SIGNAL_CSAT_DROP
+from workers.signals import segment_figures
+
+HERE = Path(__file__).parent
+templates = Jinja2Templates(directory=str(HERE / "templates"))
+
+STATUSES = ("open", "acknowledged", "resolved")
+PRIORITIES = ("p1", "p2", "p3", "p4")
+CHANNELS = ("review", "email", "social", "call_transcript", "survey")
+CATEGORIES = (
+    "delivery",
+    "product_quality",
+    "price_billing",
+    "staff_attitude",
+    "support_responsiveness",
+    "app_website",
+    "refund_return",
+    "other",
+)
+RESOLUTION_CODES = ("refunded", "replaced", "explained", "fixed", "no_action", "duplicate")
+ACTIONS = ("assign", "acknowledge", "note", "resolve", "reopen")
+
+
+class SessionLike(Protocol):
+    """What the pages read from the shell's session."""
+
+    @property
+    def tenant_id(self) -> UUID: ...
+
+    @property
+    def tenant_name(self) -> str: ...
+
+    @property
+    def csrf(self) -> str: ...
+
+
+class DashboardAuth(Protocol):
+    """The shell's login, as the pages need it."""
+
+    def session(self, request: Request) -> SessionLike | None:
+        """The logged-in session, or None."""
+        ...
+
+    def login_redirect(self, request: Request) -> Response:
+        """Where to send a visitor without a session."""
+        ...
+
+    def check_post(self, request: Request, session: SessionLike, form: dict[str, str]) -> None:
+        """Raise (403) unless the form carries the session's CSRF token from our own origin."""
+        ...
+
+
+def _db(request: Request) -> Database:
+    db: Database = request.app.state.db
+    return db
+
+
+async def _form(request: Request) -> dict[str, str]:
+    body = (await request.body()).decode("utf-8", errors="replace")
+    return {k: v[0] for k, v in parse_qs(body, keep_blank_values=True).items()}
+
+
+def _page(request: Request, name: str, session: SessionLike, **context: Any) -> HTMLResponse:
+    return templates.TemplateResponse(
+        request, name, {"session": session, "csrf": session.csrf, **context}
+    )
+
+
+def _choice(value: str, allowed: tuple[str, ...]) -> str | None:
+    if not value:
+        return None
+    if value not in allowed:
+        raise ApiError(422, "validation_error", f"Unknown value {value!r}.")
+    return value
+
+
+def build_router(auth: DashboardAuth) -> APIRouter:
+    """The inbox and signals pages behind the given login."""
+    router = APIRouter(prefix="/dashboard", include_in_schema=False)
+
+    @router.get("/inbox", response_class=HTMLResponse)
+    def inbox(
+        request: Request,
+        status: str = "",
+        priority: str = "",
+        channel: str = "",
+        category: str = "",
+        overdue: str = "",
+        cursor: Annotated[str, Query(max_length=200)] = "",
+    ) -> Response:
+        """The complaint list, most recently flagged first, with filters and paging."""
+        session = auth.session(request)
+        if session is None:
+            return auth.login_redirect(request)
+        st = _choice(status, STATUSES)
+        pr = _choice(priority, PRIORITIES)
+        filters = complaints_store.ComplaintFilter(
+            status=[st] if st else None,
+            priority=[pr] if pr else None,
+            channel=_choice(channel, CHANNELS),
+            category=_choice(category, CATEGORIES),
+            overdue=True if overdue == "1" else None,
+        )
+        limit = 50
+        with _db(request).transaction() as conn:
+            rows = complaints_store.list_complaints(
+                conn,
+                session.tenant_id,
+                filters,
+                limit,
+                decode_cursor(cursor) if cursor else None,
+            )
+        chosen = {
+            "status": status,
+            "priority": priority,
+            "channel": channel,
+            "category": category,
+            "overdue": overdue,
+        }
+        next_url = None
+        if len(rows) == limit:
+            query = {k: v for k, v in chosen.items() if v}
+            query["cursor"] = encode_cursor(rows[-1]["flagged_at"], rows[-1]["id"])
+            next_url = "/dashboard/inbox?" + urlencode(query)
+        return _page(
+            request,
+            "inbox/list.html",
+            session,
+            rows=rows,
+            chosen=chosen,
+            now=datetime.now(UTC),
+            next_url=next_url,
+            statuses=STATUSES,
+            priorities=PRIORITIES,
+            channels=CHANNELS,
+            categories=CATEGORIES,
+        )
+
+    @router.get("/inbox/{complaint_id}", response_class=HTMLResponse)
+    def detail(request: Request, complaint_id: UUID, error: str = "") -> Response:
+        """One complaint: the text, the analysis, the history, and the actions."""
+        session = auth.session(request)
+        if session is None:
+            return auth.login_redirect(request)
+        row = complaints_service.get(_db(request), session.tenant_id, complaint_id)
+        return _page(
+            request,
+            "inbox/detail.html",
+            session,
+            c=row,
+            now=datetime.now(UTC),
+            error=error[:200],
+            codes=RESOLUTION_CODES,
+        )
+
+    @router.post("/inbox/{complaint_id}/{action}")
+    async def act(request: Request, complaint_id: UUID, action: str) -> Response:
+        """Apply a button's action, then show the complaint again."""
+        session = auth.session(request)
+        if session is None:
+            return auth.login_redirect(request)
+        form = await _form(request)
+        auth.check_post(request, session, form)
+        if action not in ACTIONS:
+            raise ApiError(404, "not_found", "No such action.")
+        note = form.get("note", "").strip() or None
+        params: dict[str, Any] = {}
+        if action == "assign":
+            params["assignee"] = form.get("assignee", "").strip()[:200] or None
+        if action == "resolve":
+            code = form.get("resolution_code", "")
+            if code not in RESOLUTION_CODES:
+                raise ApiError(422, "validation_error", "Unknown resolution code.")
+            params["resolution_code"] = code
+        if action == "note" and not note:
+            return RedirectResponse(
+                f"/dashboard/inbox/{complaint_id}?error=Write+a+note+first", status_code=303
+            )
+        target = f"/dashboard/inbox/{complaint_id}"
+        try:
+            await run_in_threadpool(
+                complaints_service.act,
+                _db(request),
+                session.tenant_id,
+                complaint_id,
+                action,  # type: ignore[arg-type]
+                actor=f"dashboard:{session.tenant_name}",
+                note=note[:10_000] if note else None,
+                params=params,
+            )
+        except ApiError as exc:
+            if exc.status != 409:
+                raise
+            target += "?" + urlencode({"error": exc.message})
+        return RedirectResponse(target, status_code=303)
+
+    @router.get("/signals", response_class=HTMLResponse)
+    def signals(request: Request, period: str = "day", by: str = "channel") -> Response:
+        """Inferred CSAT/NPS per period and segment, beside real scores; recent drops."""
+        session = auth.session(request)
+        if session is None:
+            return auth.login_redirect(request)
+        if period not in ("day", "week") or by not in ("channel", "language", "none"):
+            raise ApiError(422, "validation_error", "Unknown period or split.")
+        since = datetime.now(UTC) - timedelta(days=30 if period == "day" else 182)
+        dims = [] if by == "none" else [by]
+        with _db(request).transaction() as conn:
+            rows = signals_store.series(conn, session.tenant_id, period, since, None, dims)
+            drops = events_store.list_events(conn, session.tenant_id, 0, 1000, [SIGNAL_CSAT_DROP])
+        points = [
+            {"period_start": r["period_start"], "segment": r.get(by, ""), **segment_figures(r)}
+            for r in rows
+        ]
+        points.sort(key=lambda p: (p["period_start"], str(p["segment"])), reverse=True)
+        return _page(
+            request,
+            "inbox/signals.html",
+            session,
+            points=points,
+            drops=list(reversed(drops))[:20],
+            period=period,
+            by=by,
+        )
+
+    return router

@@ -1,0 +1,230 @@
+"""Reconciliation run: N items ingested over HTTP, analysed by real workers, events delivered.
+
+Prints the time each stage took and checks, at the end, that
+ingested = analysed = ``feedback.analyzed`` events, that every complaint has its
+``complaint.flagged`` event, and that a webhook receiver got every event (after
+deduplication by id) with a valid signature.
+
+    python -m eval.reconcile [--items 10000] [--batch 500] [--workers 1] [--concurrency 2]
+
+Uses LANGNGHE_DATABASE_URL if set, else an embedded pgserver in a temporary
+directory; LANGNGHE_BROKER_URL if set, else the embedded broker. Not a test: it
+takes minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import hmac
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+
+from eval.bench_ingest import _api, _database
+from eval.synthetic import feedback_items
+from store import tenants as tenants_store
+from store.db import Database
+from store.migrate import apply_migrations
+
+SECRET = "reconcile-secret-0123456789"
+
+
+class Receiver:
+    """A webhook consumer that checks signatures and dedupes by event id."""
+
+    def __init__(self) -> None:
+        self.posts = 0
+        self.bad = 0
+        self.ids: set[str] = set()
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                expected = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+                header = self.headers["X-Langnghe-Signature"]
+                ok = any(hmac.compare_digest(expected, s.strip()) for s in header.split(","))
+                with receiver.lock:
+                    receiver.posts += 1
+                    if ok:
+                        receiver.ids.add(json.loads(body)["id"])
+                    else:
+                        receiver.bad += 1
+                self.send_response(200 if ok else 401)
+                self.end_headers()
+
+            def log_message(self, *_: object) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@contextmanager
+def _workers(env: dict[str, str], count: int, concurrency: int, log_dir: Path) -> Iterator[None]:
+    processes = []
+    for n in range(count):
+        args = [sys.executable, "-m", "langnghe", "worker", "--concurrency", str(concurrency)]
+        if n == 0:
+            args.append("--beat")
+        if concurrency > 1:
+            args += ["--pool", "prefork"]
+        out = (log_dir / f"worker-{n}.log").open("ab")
+        processes.append(
+            subprocess.Popen(args, env=env, stdout=out, stderr=out, start_new_session=True)
+        )
+    try:
+        yield
+    finally:
+        for process in processes:
+            process.send_signal(signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+
+
+def _counts(database_url: str, tenant_id: Any) -> dict[str, int]:
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(
+            """
+            SELECT (SELECT count(*) FROM feedback WHERE tenant_id = %(t)s),
+                   (SELECT count(*) FROM feedback WHERE tenant_id = %(t)s AND status = 'done'),
+                   (SELECT count(*) FROM feedback WHERE tenant_id = %(t)s AND status = 'failed'),
+                   (SELECT count(*) FROM analyses WHERE tenant_id = %(t)s),
+                   (SELECT count(*) FROM events WHERE tenant_id = %(t)s),
+                   (SELECT count(*) FROM events WHERE tenant_id = %(t)s
+                      AND type = 'feedback.analyzed'),
+                   (SELECT count(*) FROM complaints WHERE tenant_id = %(t)s),
+                   (SELECT count(*) FROM events WHERE tenant_id = %(t)s
+                      AND type = 'complaint.flagged'),
+                   (SELECT count(*) FROM deliveries WHERE tenant_id = %(t)s
+                      AND status = 'succeeded'),
+                   (SELECT count(*) FROM deliveries WHERE tenant_id = %(t)s AND status = 'dead')
+            """,
+            {"t": tenant_id},
+        ).fetchone()
+    assert row is not None
+    names = (
+        "ingested",
+        "done",
+        "failed",
+        "analyses",
+        "events",
+        "analyzed_events",
+        "complaints",
+        "flagged_events",
+        "delivered",
+        "dead",
+    )
+    return dict(zip(names, (int(v) for v in row), strict=True))
+
+
+def main() -> int:
+    """Run it, print the figures; exit status 1 if anything does not reconcile."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--items", type=int, default=10_000)
+    parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument("--port", type=int, default=8766)
+    parser.add_argument("--timeout", type=float, default=3600)
+    args = parser.parse_args()
+    # A plain SIGTERM would skip the clean-up below and leave workers and Postgres running.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
+    receiver = Receiver()
+    with _database() as database_url, tempfile.TemporaryDirectory() as tmp:
+        apply_migrations(database_url)
+        db = Database(database_url, 1, 2)
+        db.open()
+        with db.transaction() as conn:
+            tenant = tenants_store.create_tenant(conn, f"reconcile-{time.time_ns()}")
+            key = tenants_store.create_api_key(conn, tenant.id)
+        db.close()
+        env = {
+            **os.environ,
+            "LANGNGHE_DATABASE_URL": database_url,
+            "LANGNGHE_DATA_DIR": tmp,
+            "LANGNGHE_LOG_LEVEL": "WARNING",
+            "LANGNGHE_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8",
+            "LANGNGHE_DELIVER_INTERVAL_S": "1",
+        }
+        os.environ.update(env)  # the API subprocess inherits it
+        items = list(feedback_items(args.items, seed=11))
+        batches = [items[i : i + args.batch] for i in range(0, len(items), args.batch)]
+        with (
+            _api(database_url, args.port) as url,
+            httpx.Client(
+                base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=120
+            ) as client,
+        ):
+            client.post(
+                "/v1/webhooks", json={"url": receiver.url, "event_types": ["*"], "secret": SECRET}
+            ).raise_for_status()
+            started = time.perf_counter()
+            with _workers(env, args.workers, args.concurrency, Path(tmp)):
+                accepted = 0
+                for batch in batches:
+                    response = client.post("/v1/feedback", json={"items": batch})
+                    response.raise_for_status()
+                    accepted += response.json()["accepted"]
+                ingest_s = time.perf_counter() - started
+                print(f"ingested {accepted} items in {ingest_s:.1f} s", flush=True)
+                deadline = time.monotonic() + args.timeout
+                analysed_s = None
+                while time.monotonic() < deadline:
+                    c = _counts(database_url, tenant.id)
+                    if analysed_s is None and c["done"] + c["failed"] >= accepted:
+                        analysed_s = time.perf_counter() - started
+                        print(f"analysed all in {analysed_s:.1f} s", flush=True)
+                    if analysed_s is not None and c["delivered"] + c["dead"] >= c["events"]:
+                        break
+                    time.sleep(2)
+                total_s = time.perf_counter() - started
+                final = _counts(database_url, tenant.id)
+    print(f"delivered all in {total_s:.1f} s")
+    print(json.dumps(final))
+    print(
+        json.dumps(
+            {
+                "receiver_posts": receiver.posts,
+                "receiver_distinct_events": len(receiver.ids),
+                "bad_signatures": receiver.bad,
+                "items_per_s_end_to_end": round(accepted / total_s, 1),
+            }
+        )
+    )
+    ok = (
+        accepted == final["ingested"] == final["done"] == final["analyses"]
+        and final["analyzed_events"] == final["done"]
+        and final["flagged_events"] == final["complaints"]
+        and len(receiver.ids) == final["events"]
+        and receiver.bad == 0
+    )
+    print("RECONCILED" if ok else "MISMATCH")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

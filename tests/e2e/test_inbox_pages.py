@@ -1,0 +1,239 @@
+"""The complaint inbox and signals pages in a real headless Chromium.
+
+The pages take their login from the dashboard shell; here a stand-in login (a
+cookie holding the API key, and a CSRF token derived from it) plays that part,
+so the pages, the actions and the CSRF check are exercised for real.
+Needs Debian's chromium and chromium-driver; screenshots go to test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+
+from api.app import create_app
+from api.dashboard.inbox import SessionLike, build_router
+from api.errors import ApiError
+from langnghe.config import Settings
+from store import tenants as tenants_store
+from store.db import Database
+from tests.conftest import TenantKey
+from tests.helpers import free_port
+from tests.integration.scripted import ScriptedAnalyzer
+from workers.analysis import analyze_batch
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
+    pytest.skip("chromium and chromium-driver are not installed", allow_module_level=True)
+
+from selenium import webdriver  # noqa: E402
+from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
+from selenium.webdriver.support import expected_conditions as ec  # noqa: E402
+from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
+
+COOKIE = "lng_standin_key"
+
+
+@dataclass(frozen=True)
+class StandInSession:
+    """The fields the pages read from a session."""
+
+    tenant_id: UUID
+    tenant_name: str
+    csrf: str
+
+
+class StandInAuth:
+    """A stand-in for the shell's login: the API key in a cookie."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def session(self, request: Request) -> SessionLike | None:
+        key = request.cookies.get(COOKIE)
+        if not key:
+            return None
+        with self.db.transaction() as conn:
+            tenant = tenants_store.tenant_for_key(conn, key)
+        if tenant is None:
+            return None
+        csrf = hashlib.sha256(b"csrf" + key.encode()).hexdigest()[:32]
+        return StandInSession(tenant.id, tenant.name, csrf)
+
+    def login_redirect(self, request: Request) -> Response:
+        return RedirectResponse("/dashboard/standin-login", status_code=303)
+
+    def check_post(self, request: Request, session: SessionLike, form: dict[str, str]) -> None:
+        if form.get("csrf") != session.csrf:
+            raise ApiError(403, "csrf_failed", "The form has expired; reload the page and retry.")
+
+
+@contextmanager
+def pages_server(settings: Settings) -> Iterator[str]:
+    """The API with the inbox pages behind the stand-in login, on a free port."""
+    app = create_app(settings)
+    auth = StandInAuth(app.state.db)
+    login = APIRouter()
+
+    @login.get("/dashboard/standin-login")
+    def standin_login(key: str = "") -> Response:
+        response = RedirectResponse("/dashboard/inbox", status_code=303)
+        response.set_cookie(COOKIE, key, httponly=True, samesite="strict", path="/dashboard")
+        return response
+
+    app.include_router(login)
+    app.include_router(build_router(auth))
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("pages server did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def browser() -> Iterator[WebDriver]:
+    """Headless Chromium at a laptop's screen size."""
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        "--window-size=1366,900",
+    ):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(60)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def _seed(db: Database, client: httpx.Client, tenant: TenantKey) -> list[str]:
+    items: list[dict[str, Any]] = [
+        {
+            "text": "angry sev=high churn Giao hàng trễ một tuần, sẽ không mua nữa",
+            "channel": "social",
+            "rating": 1,
+        },
+        {"text": "complaint cat=price_billing Bị trừ tiền hai lần", "channel": "email"},
+        {"text": "pos stars=5 Hàng đẹp, giao nhanh", "channel": "review", "rating": 5},
+    ]
+    response = client.post("/v1/feedback", json={"items": items}, headers=tenant.headers)
+    ids = [i["id"] for i in response.json()["items"]]
+    analyze_batch(db, ScriptedAnalyzer(), [UUID(i) for i in ids], max_attempts=5)
+    return ids
+
+
+def _submit(browser: WebDriver, by: str, value: str) -> None:
+    """Click a submit button and wait for the next page, not just the click."""
+    page = browser.find_element(By.TAG_NAME, "html")
+    browser.find_element(by, value).click()
+    WebDriverWait(browser, 20).until(ec.staleness_of(page))
+
+
+def _shot(browser: WebDriver, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser.save_screenshot(str(ARTIFACTS / f"inbox-{name}.png"))
+
+
+def test_a_support_lead_works_a_complaint_in_the_browser(
+    database_url: str, db: Database, tenant: TenantKey, tmp_path: Path, browser: WebDriver
+) -> None:
+    settings = Settings(database_url=database_url, data_dir=tmp_path)
+    with pages_server(settings) as url, httpx.Client(base_url=url, timeout=30) as client:
+        _seed(db, client, tenant)
+        browser.get(f"{url}/dashboard/inbox")
+        assert "/dashboard/standin-login" in browser.current_url  # no session: sent to login
+        browser.get(f"{url}/dashboard/standin-login?key={tenant.key}")
+        rows = browser.find_elements(By.CSS_SELECTOR, "#complaints tbody tr[data-id]")
+        assert len(rows) == 2
+        _shot(browser, "list")
+
+        Select(browser.find_element(By.NAME, "priority")).select_by_value("p1")
+        _submit(browser, By.CSS_SELECTOR, "#filters button")
+        rows = browser.find_elements(By.CSS_SELECTOR, "#complaints tbody tr[data-id]")
+        assert len(rows) == 1 and "Giao hàng trễ" in rows[0].text
+        page = browser.find_element(By.TAG_NAME, "html")
+        rows[0].find_element(By.TAG_NAME, "a").click()
+        WebDriverWait(browser, 20).until(ec.staleness_of(page))
+
+        assert "Giao hàng trễ một tuần" in browser.find_element(By.ID, "text").text
+        assert "churn risk" in browser.find_element(By.ID, "analysis").text
+        _submit(browser, By.ID, "acknowledge")
+        assert browser.find_element(By.ID, "status").text == "acknowledged"
+        field = browser.find_element(By.ID, "assignee-input")
+        field.clear()
+        field.send_keys("Lan")
+        _submit(browser, By.ID, "assign")
+        assert browser.find_element(By.ID, "assignee").text == "Lan"
+        browser.find_element(By.ID, "note-input").send_keys("Đã gọi lại cho khách")
+        _submit(browser, By.ID, "note")
+        Select(browser.find_element(By.ID, "resolution-code")).select_by_value("refunded")
+        _submit(browser, By.ID, "resolve")
+        assert browser.find_element(By.ID, "status").text == "resolved"
+        assert browser.find_element(By.ID, "resolution").text == "refunded"
+        _shot(browser, "resolved")
+        _submit(browser, By.ID, "reopen")
+        assert browser.find_element(By.ID, "status").text == "open"
+        history = [
+            li.get_attribute("data-action")
+            for li in browser.find_elements(By.CSS_SELECTOR, "#history li")
+        ]
+        assert history == ["flagged", "acknowledge", "assign", "note", "resolve", "reopen"]
+        assert "Đã gọi lại cho khách" in browser.find_element(By.ID, "history").text
+
+        # The same changes went out as events, as through the API.
+        events = client.get(
+            "/v1/events", params={"type": "complaint.resolved"}, headers=tenant.headers
+        ).json()["events"]
+        assert [e["data"]["resolution_code"] for e in events] == ["refunded"]
+
+        browser.get(f"{url}/dashboard/signals?period=day&by=channel")
+        table = browser.find_element(By.ID, "signals").text
+        assert "social" in table and "review" in table
+        _shot(browser, "signals")
+
+        # A form POST without the session's CSRF token is refused.
+        complaint_id = client.get("/v1/complaints", headers=tenant.headers).json()["items"][0]["id"]
+        forged = client.post(
+            f"/dashboard/inbox/{complaint_id}/acknowledge",
+            data={"csrf": "forged"},
+            cookies={COOKIE: tenant.key},
+        )
+        assert forged.status_code == 403
+        assert forged.json()["error"]["code"] == "csrf_failed"
