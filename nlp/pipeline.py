@@ -100,6 +100,9 @@ class Pipeline:
             domain: AspectModel.load(root / entry["path"])
             for domain, entry in manifest.get("aspects", {}).items()
         }
+        self.aspect_versions = {
+            domain: entry["version"] for domain, entry in manifest.get("aspects", {}).items()
+        }
         self.aspect_domain = aspect_domain
         if aspect_domain is not None:
             if aspect_domain not in self.aspect_models:
