@@ -6,6 +6,15 @@ groups are what a person would call the same topic.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime
+from uuid import UUID
+
+import numpy as np
+import numpy.typing as npt
+
+from store.db import Database
+
 GROUPS: dict[str, list[str]] = {
     "delivery": [
         "Giao hàng quá chậm, đặt một tuần rồi vẫn chưa nhận được",
@@ -108,3 +117,74 @@ def corpus() -> tuple[list[str], list[int]]:
         texts.extend(items)
         truth.extend([index] * len(items))
     return texts, truth
+
+
+SENTIMENT = {
+    "delivery": "negative",
+    "refund": "negative",
+    "staff": "positive",
+    "app": "negative",
+    "quality": "negative",
+}
+CSAT = {"negative": 1.8, "neutral": 3.0, "positive": 4.6}
+CHANNELS = ("review", "email", "social")
+
+
+def store_analysed(
+    db: Database,
+    tenant_id: UUID,
+    texts: Sequence[str],
+    embeddings: npt.NDArray[np.float32],
+    groups: Sequence[str],
+    occurred_at: Sequence[datetime] | None = None,
+    prefix: str = "t",
+) -> list[UUID]:
+    """Insert items and their analyses directly (as a worker would have written them)."""
+    from nlp.language import detect_language
+    from store import analyses as analyses_store
+    from store import feedback as feedback_store
+
+    items = [
+        feedback_store.NewFeedback(
+            source="fixture",
+            channel=CHANNELS[n % len(CHANNELS)],
+            text=text,
+            external_id=f"{prefix}-{n}",
+            occurred_at=occurred_at[n] if occurred_at else None,
+        )
+        for n, text in enumerate(texts)
+    ]
+    with db.transaction() as conn:
+        ids = [i.id for i in feedback_store.insert_feedback(conn, tenant_id, items)]
+        rows = []
+        for fid, text, vector, group in zip(ids, texts, embeddings, groups, strict=True):
+            sentiment = SENTIMENT[group]
+            csat = CSAT[sentiment]
+            rows.append(
+                analyses_store.AnalysisRow(
+                    feedback_id=fid,
+                    tenant_id=tenant_id,
+                    model_versions={"fixture": "1"},
+                    language=detect_language(text),
+                    sentiment=sentiment,
+                    sentiment_score=0.9,
+                    sentiment_probs={sentiment: 0.9},
+                    complaint=sentiment == "negative",
+                    complaint_score=0.9 if sentiment == "negative" else 0.1,
+                    complaint_category=None,
+                    severity="low",
+                    churn_risk=False,
+                    csat_distribution=[0.2] * 5,
+                    csat_expected=csat,
+                    nps_class="promoter" if csat >= 4.5 else "detractor",
+                    embedding=np.asarray(vector, dtype="<f4").tobytes(),
+                )
+            )
+        analyses_store.upsert_analyses(conn, rows)
+        feedback_store.mark_done(conn, ids, [r.language for r in rows])
+    return ids
+
+
+def group_names() -> list[str]:
+    """The group name of each text of :func:`corpus`, in order."""
+    return [name for name, items in GROUPS.items() for _ in items]

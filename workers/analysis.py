@@ -16,6 +16,7 @@ from store import events as events_store
 from store import feedback as feedback_store
 from store.db import Database
 from workers.events import events_for
+from workers.topics import assign_analysed
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,14 @@ def analyze_batch(db: Database, analyzer: Analyzer, ids: Sequence[UUID], max_att
         context = analyses_store.feedback_context(conn, todo)
         analyses_store.upsert_analyses(
             conn, [_row(fid, by_id[fid].tenant_id, results[fid]) for fid in todo]
+        )
+        # New items join the tenant's current topics in the same transaction.
+        assign_analysed(
+            conn,
+            [
+                (by_id[fid].tenant_id, fid, results[fid].language, results[fid].embedding)
+                for fid in todo
+            ],
         )
         per_tenant: dict[UUID, list[events_store.NewEvent]] = defaultdict(list)
         for fid in todo:

@@ -14,6 +14,8 @@ QUEUE = "langnghe"
 ANALYZE_TASK = "langnghe.analyze"
 SWEEP_TASK = "langnghe.sweep"
 DELIVER_TASK = "langnghe.deliver"
+TOPICS_REFIT_TASK = "langnghe.topics.refit"
+TOPICS_EMERGING_TASK = "langnghe.topics.emerging"
 
 
 def create_celery(settings: Settings) -> Celery:
@@ -21,7 +23,12 @@ def create_celery(settings: Settings) -> Celery:
     if not settings.database_url:
         raise RuntimeError("LANGNGHE_DATABASE_URL must be set for the queue")
     broker = resolve_broker_url(settings.broker_url, settings.database_url)
-    app = Celery("langnghe", broker=broker, include=["workers.tasks"], set_as_current=True)
+    app = Celery(
+        "langnghe",
+        broker=broker,
+        include=["workers.tasks", "workers.topic_tasks"],
+        set_as_current=True,
+    )
     app.conf.update(
         task_default_queue=QUEUE,
         task_acks_late=True,
@@ -34,6 +41,14 @@ def create_celery(settings: Settings) -> Celery:
         beat_schedule={
             "sweep": {"task": SWEEP_TASK, "schedule": settings.sweep_interval_s},
             "deliver": {"task": DELIVER_TASK, "schedule": settings.deliver_interval_s},
+            "topics-refit": {
+                "task": TOPICS_REFIT_TASK,
+                "schedule": settings.topics_refit_interval_s,
+            },
+            "topics-emerging": {
+                "task": TOPICS_EMERGING_TASK,
+                "schedule": settings.topics_emerging_interval_s,
+            },
         },
         beat_schedule_filename=str(settings.data_dir / "celerybeat-schedule"),
     )

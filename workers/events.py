@@ -10,7 +10,8 @@ from store.events import NewEvent
 
 FEEDBACK_ANALYZED = "feedback.analyzed"
 COMPLAINT_FLAGGED = "complaint.flagged"
-EVENT_TYPES = (FEEDBACK_ANALYZED, COMPLAINT_FLAGGED)
+TOPIC_EMERGING = "topic.emerging"
+EVENT_TYPES = (FEEDBACK_ANALYZED, COMPLAINT_FLAGGED, TOPIC_EMERGING)
 
 
 def _jsonable(value: Any) -> Any:
