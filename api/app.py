@@ -12,7 +12,7 @@ from fastapi import FastAPI, Request, Response
 
 from api.errors import error_response, install_error_handlers
 from api.metrics import build_registry
-from api.routes import events, feedback, health, webhooks
+from api.routes import events, feedback, health, topics, webhooks
 from langnghe import __version__
 from langnghe.config import Settings
 from langnghe.logs import request_id_var
@@ -77,6 +77,13 @@ def create_app(settings: Settings) -> FastAPI:
         finally:
             request_id_var.reset(token)
 
-    for router in (health.router, feedback.router, events.router, webhooks.router):
+    for router in (
+        health.router,
+        feedback.router,
+        events.router,
+        webhooks.router,
+        topics.router,
+        topics.reports_router,
+    ):
         app.include_router(router)
     return app

