@@ -208,3 +208,24 @@ def test_a_spike_raises_one_topic_emerging_event(
     assert data["topic_id"] == topic["delivery"] and data["kind"] == "volume"
     # A few spike items may sit past the topic's assignment threshold.
     assert data["count"] >= len(spike) * 0.8 and data["baseline_mean"] < 5
+
+
+def test_cli_refit_reports_what_it_did(
+    db: Database,
+    tenant: TenantKey,
+    database_url: str,
+    fixture_embeddings: npt.NDArray[np.float32],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from typer.testing import CliRunner
+
+    from langnghe.cli import app
+
+    _seed(db, tenant, fixture_embeddings)
+    monkeypatch.setenv("LANGNGHE_TOPICS_MIN_DOCS", "20")
+    args = ["topics", "refit", "--tenant", tenant.name, "--database-url", database_url]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert f"over {len(corpus()[0])} items" in result.output
+    missing = CliRunner().invoke(app, [*args[:3], "nobody", *args[4:]])
+    assert missing.exit_code == 1 and "no tenant" in missing.output
