@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
 
+from api.dashboard.router import router as dashboard_router
 from api.errors import error_response, install_error_handlers
 from api.metrics import build_registry
 from api.routes import events, feedback, health, topics, webhooks
@@ -84,6 +85,7 @@ def create_app(settings: Settings) -> FastAPI:
         webhooks.router,
         topics.router,
         topics.reports_router,
+        dashboard_router,
     ):
         app.include_router(router)
     return app

@@ -74,7 +74,9 @@ def _topic_meta(topic: dict[str, Any]) -> dict[str, Any]:
         "label": topic["name"],
         "auto_label": topic["auto_label"],
         "custom_label": topic["label"],
-        "keywords": [display_word(w) for w, _ in topic["keywords"]],
+        # underthesea sometimes leaves a compound as two words, so "hoàn_tiền" and the
+        # bigram "hoàn tiền" can both be keywords: show each reading once.
+        "keywords": list(dict.fromkeys(display_word(w) for w, _ in topic["keywords"])),
         "is_noise": topic["is_noise"],
         "merged_into": topic["merged_into"],
         "active": topic["active"],

@@ -1,0 +1,1 @@
+"""The analyst dashboard: server-rendered pages under /dashboard, behind an API-key login."""
