@@ -68,6 +68,10 @@ class Settings(BaseSettings):
     topics_seed: int = 42
     topics_match_threshold: float = Field(default=0.8, ge=0.0, le=1.0)
     topics_refit_interval_s: float = Field(default=86_400.0, gt=0)
+    topics_due_check_interval_s: float = Field(
+        default=300.0, gt=0, description="How often tenants without topics (or grown) are fitted."
+    )
+    topics_refit_growth: float = Field(default=2.0, gt=1.0)
     topics_emerging_interval_s: float = Field(default=3_600.0, gt=0)
     topics_emerging_window_days: int = Field(default=7, ge=1)
     topics_emerging_baseline_windows: int = Field(default=8, ge=3)

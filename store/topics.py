@@ -453,6 +453,28 @@ def tenants_with_topics(conn: Conn) -> list[UUID]:
     return [r["tenant_id"] for r in rows]
 
 
+def tenants_due_refit(conn: Conn, min_items: int, growth: float) -> list[UUID]:
+    """Tenants with enough items and no fit yet, or ``growth`` times the items of their last fit.
+
+    Lets a new tenant get topics minutes after its first import instead of at the
+    next daily refit, and keeps a fast-growing corpus from outgrowing its topics.
+    """
+    rows = conn.execute(
+        """
+        SELECT a.tenant_id FROM analyses a
+        LEFT JOIN LATERAL (
+            SELECT n_docs FROM topic_models m
+            WHERE m.tenant_id = a.tenant_id AND m.status = 'done'
+            ORDER BY m.started_at DESC LIMIT 1
+        ) last ON true
+        GROUP BY a.tenant_id, last.n_docs
+        HAVING count(*) >= %s AND (last.n_docs IS NULL OR count(*) >= %s * last.n_docs)
+        """,
+        (min_items, growth),
+    ).fetchall()
+    return [r["tenant_id"] for r in rows]
+
+
 def tenants_with_analyses(conn: Conn, min_items: int) -> list[UUID]:
     """Tenants with at least ``min_items`` analysed items."""
     rows = conn.execute(

@@ -45,6 +45,11 @@ def create_celery(settings: Settings) -> Celery:
                 "task": TOPICS_REFIT_TASK,
                 "schedule": settings.topics_refit_interval_s,
             },
+            "topics-due": {
+                "task": TOPICS_REFIT_TASK,
+                "schedule": settings.topics_due_check_interval_s,
+                "kwargs": {"only_due": True},
+            },
             "topics-emerging": {
                 "task": TOPICS_EMERGING_TASK,
                 "schedule": settings.topics_emerging_interval_s,

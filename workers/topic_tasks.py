@@ -16,8 +16,11 @@ log = logging.getLogger(__name__)
 
 
 @shared_task(name=TOPICS_REFIT_TASK, acks_late=True)
-def topics_refit(tenant_id: str | None = None) -> int:
+def topics_refit(tenant_id: str | None = None, only_due: bool = False) -> int:
     """Refit one tenant's topics, or (from beat) every tenant with enough items.
+
+    ``only_due``: just the tenants without topics yet or whose corpus has grown
+    past ``topics_refit_growth`` times the last fit (the frequent beat entry).
 
     Returns how many tenants were refitted. A tenant with too few items, or one
     already refitting, is skipped with a log line rather than retried.
@@ -28,7 +31,13 @@ def topics_refit(tenant_id: str | None = None) -> int:
         tenants = [UUID(tenant_id)]
     else:
         with runtime.db.transaction() as conn:
-            tenants = topics_store.tenants_with_analyses(conn, settings.topics_min_docs)
+            tenants = (
+                topics_store.tenants_due_refit(
+                    conn, settings.topics_min_docs, settings.topics_refit_growth
+                )
+                if only_due
+                else topics_store.tenants_with_analyses(conn, settings.topics_min_docs)
+            )
     done = 0
     for tenant in tenants:
         try:

