@@ -333,3 +333,29 @@ def document_text(picks: list[int], pool: list[tuple[str, str, str]]) -> str:
     """The text of an item made of pool sentences."""
     parts = [pool[i][0] for i in picks]
     return ". ".join(p[0].upper() + p[1:] for p in parts) + "."
+
+
+def topic_feedback_items(count: int, seed: int = 0, weeks: int = 8) -> Iterator[dict[str, object]]:
+    """API items from the topic generator, spread over the last ``weeks`` weeks."""
+    from datetime import UTC, datetime, timedelta
+
+    pool = topic_sentence_pool(per_template=40, seed=seed)
+    rng = random.Random(seed + 2)
+    now = datetime.now(UTC)
+    for n, (picks, _subject) in enumerate(topic_documents(count, pool, seed)):
+        when = now - timedelta(seconds=rng.uniform(0, weeks * 7 * 86400))
+        yield {
+            "text": document_text(picks, pool),
+            "channel": rng.choice(CHANNELS),
+            "external_id": f"sample-{seed}-{n}",
+            "occurred_at": when.isoformat(),
+        }
+
+
+if __name__ == "__main__":
+    # A sample file to try the dashboard with: python -m eval.synthetic 2000 > sample.jsonl
+    import json
+    import sys
+
+    for item in topic_feedback_items(int(sys.argv[1]) if len(sys.argv) > 1 else 1000):
+        print(json.dumps(item, ensure_ascii=False))
