@@ -10,13 +10,13 @@ from uuid import UUID
 
 import numpy as np
 
+import workers.topics
 from nlp.types import Analysis, FeedbackText
 from store import analyses as analyses_store
 from store import events as events_store
 from store import feedback as feedback_store
 from store.db import Database
 from workers.events import events_for
-from workers.topics import assign_analysed
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ def analyze_batch(db: Database, analyzer: Analyzer, ids: Sequence[UUID], max_att
             conn, [_row(fid, by_id[fid].tenant_id, results[fid]) for fid in todo]
         )
         # New items join the tenant's current topics in the same transaction.
-        assign_analysed(
+        workers.topics.assign_analysed(
             conn,
             [
                 (by_id[fid].tenant_id, fid, results[fid].language, results[fid].embedding)
