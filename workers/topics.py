@@ -158,7 +158,7 @@ def _refit(
             language_means={k: v.tolist() for k, v in fit.language_means.items()},
         )
         # Items analysed while the fit ran lost their old assignment above.
-        _assign_unassigned(conn, tenant_id)
+        assign_unassigned(conn, tenant_id)
     report("write", 1, 1)
     emerging = detect_emerging(db, tenant_id, settings)
     kept = sum(1 for m in matched if m is not None)
@@ -178,7 +178,8 @@ def _refit(
     )
 
 
-def _assign_unassigned(conn: Conn, tenant_id: UUID) -> int:
+def assign_unassigned(conn: Conn, tenant_id: UUID) -> int:
+    """Assign every analysed item of the tenant that has no topic yet; return how many."""
     ids, languages, blobs = topics_store.unassigned(conn, tenant_id)
     if not ids:
         return 0

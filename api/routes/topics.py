@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any, Literal
+from uuid import UUID
 
 from fastapi import APIRouter, Path, Query
 from fastapi.concurrency import run_in_threadpool
@@ -220,7 +221,7 @@ async def csat(
     return {"interval": interval, "series": series}
 
 
-def _merge(db: Database, tenant_id: Any, source: int, target: int) -> dict[str, Any]:
+def _merge(db: Database, tenant_id: UUID, source: int, target: int) -> dict[str, Any]:
     with db.transaction() as conn:
         try:
             topics_store.merge_topics(conn, tenant_id, source, target)

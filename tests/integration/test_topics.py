@@ -22,7 +22,7 @@ from store.db import Database
 from tests.conftest import TenantKey
 from tests.topic_fixture import GROUPS, corpus, group_names, store_analysed
 from workers.analysis import analyze_batch
-from workers.topics import RefitError, _assign_unassigned, detect_emerging, refit_tenant
+from workers.topics import RefitError, assign_unassigned, detect_emerging, refit_tenant
 
 pytestmark = pytest.mark.integration
 
@@ -196,7 +196,7 @@ def test_a_spike_raises_one_topic_emerging_event(
         prefix="spike",
     )
     with db.transaction() as conn:
-        _assign_unassigned(conn, tenant.id)
+        assign_unassigned(conn, tenant.id)
     assert Counter(_assignments(db, spike_ids).values()).most_common(1)[0][0] == topic["delivery"]
     assert detect_emerging(db, tenant.id, settings) == 1
     # The same spike is announced once.
