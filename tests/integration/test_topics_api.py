@@ -153,3 +153,11 @@ def test_refit_is_queued_and_topics_need_a_key(client: httpx.Client, tenant: Ten
     queued = client.post("/v1/topics/refit", headers=tenant.headers)
     assert queued.status_code == 202 and queued.json() == {"queued": True}
     assert client.get("/v1/topics/fit", headers=tenant.headers).json() == {"fit": None}
+
+
+def test_an_event_type_with_nul_is_refused_not_a_server_error(
+    client: httpx.Client, tenant: TenantKey
+) -> None:
+    response = client.get("/v1/events", params={"type": "\x00"}, headers=tenant.headers)
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "validation_error"
