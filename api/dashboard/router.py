@@ -334,3 +334,25 @@ async def refit(request: Request) -> Response:
     if not enqueue_topic_refit(request.app.state.queue, session.tenant_id):
         raise ApiError(503, "queue_unavailable", "The task queue is not reachable; retry later.")
     return RedirectResponse("/dashboard/topics?refit=queued", status_code=303)
+
+
+class ShellAuth:
+    """The shell's login for pages built elsewhere (``build_router(auth)`` style).
+
+    Other dashboard pages (the complaint inbox, signals) take who is logged in,
+    where to send a visitor, and the CSRF/origin check of a form from here, so
+    every page shares one session cookie and one login.
+    """
+
+    def session(self, request: Request) -> Session | None:
+        """The logged-in session, or None."""
+        return _session(request)
+
+    def login_redirect(self, request: Request) -> Response:
+        """Send a visitor without a session to the login page, and back afterwards."""
+        return _to_login(request)
+
+    def check_post(self, request: Request, session: Session, form: dict[str, str]) -> None:
+        """Raise 403 unless the form carries the session's CSRF token from our own origin."""
+        check_origin(request)
+        check_token(session.csrf, form.get("csrf"))

@@ -71,3 +71,22 @@ def test_weeks_start_on_monday_and_buckets_have_no_gaps() -> None:
     assert bucket(date(2026, 11, 26), "day") == date(2026, 11, 26)
     weeks = buckets(date(2026, 11, 1), date(2026, 11, 20), "week")
     assert weeks == [date(2026, 10, 26), date(2026, 11, 2), date(2026, 11, 9), date(2026, 11, 16)]
+
+
+def test_the_shell_auth_checks_origin_and_token() -> None:
+    from starlette.requests import Request
+
+    from api.dashboard.router import ShellAuth
+
+    def request(origin: str) -> Request:
+        headers = [(b"host", b"127.0.0.1:8000"), (b"origin", origin.encode())]
+        return Request({"type": "http", "method": "POST", "path": "/", "headers": headers})
+
+    auth, session = ShellAuth(), _session()
+    auth.check_post(request("http://127.0.0.1:8000"), session, {"csrf": "token"})
+    for origin, form in (
+        ("http://evil.example", {"csrf": "token"}),
+        ("http://127.0.0.1:8000", {"csrf": "other"}),
+    ):
+        with pytest.raises(ApiError):
+            auth.check_post(request(origin), session, form)
