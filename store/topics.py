@@ -67,7 +67,9 @@ def load_corpus(conn: Conn, tenant_id: UUID, chunk: int = 5000) -> Corpus:
     """Every analysed item of a tenant: id, text, language and stored embedding.
 
     Read through a server-side cursor in chunks, so 100k items never sit in
-    memory twice (as rows and as the embedding matrix).
+    memory twice (as rows and as the embedding matrix). Ordered by text: UMAP's
+    result depends on the order of its input, and random ids would make the same
+    feedback give different topics from one tenant (or one refit) to the next.
     """
     ids: list[UUID] = []
     texts: list[str] = []
@@ -79,7 +81,7 @@ def load_corpus(conn: Conn, tenant_id: UUID, chunk: int = 5000) -> Corpus:
             """
             SELECT a.feedback_id, f.text, a.language, a.embedding
             FROM analyses a JOIN feedback f ON f.id = a.feedback_id
-            WHERE a.tenant_id = %s ORDER BY a.feedback_id
+            WHERE a.tenant_id = %s ORDER BY f.text, a.feedback_id
             """,
             (tenant_id,),
         )
