@@ -10,9 +10,19 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
 
+from api.dashboard.router import router as dashboard_router
 from api.errors import error_response, install_error_handlers
 from api.metrics import build_registry
-from api.routes import complaints, deliveries, events, feedback, health, signals, webhooks
+from api.routes import (
+    complaints,
+    deliveries,
+    events,
+    feedback,
+    health,
+    signals,
+    topics,
+    webhooks,
+)
 from langnghe import __version__
 from langnghe.config import Settings
 from langnghe.logs import request_id_var
@@ -77,7 +87,15 @@ def create_app(settings: Settings) -> FastAPI:
         finally:
             request_id_var.reset(token)
 
-    for router in (health.router, feedback.router, events.router, webhooks.router):
+    for router in (
+        health.router,
+        feedback.router,
+        events.router,
+        webhooks.router,
+        topics.router,
+        topics.reports_router,
+        dashboard_router,
+    ):
         app.include_router(router)
     app.include_router(complaints.router)
     app.include_router(deliveries.router)

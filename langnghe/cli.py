@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from langnghe.config import Settings
 from langnghe.logs import configure_logging
+from langnghe.topics_cli import topics_app
 
 if TYPE_CHECKING:
     from nlp.cache import CachedEncoder
@@ -26,6 +27,7 @@ tenants_app = typer.Typer(help="Manage tenants.")
 keys_app = typer.Typer(help="Manage API keys.")
 app.add_typer(tenants_app, name="tenants")
 app.add_typer(keys_app, name="keys")
+app.add_typer(topics_app, name="topics")
 
 DEFAULT_TENANT = "default"
 

@@ -76,3 +76,28 @@ class Settings(BaseSettings):
     pii_redaction: bool = Field(default=True, description="Redact PII before storing text.")
 
     log_level: str = "INFO"
+
+    # Topics (BERTopic per tenant over the stored embeddings).
+    topics_min_docs: int = Field(default=50, ge=10, description="Fewest items to fit topics on.")
+    topics_max_outlier_share: float = Field(default=0.2, ge=0.0, le=1.0)
+    topics_min_cluster_size: int | None = Field(default=None, ge=2, description="None: auto.")
+    topics_max_topics: int | None = Field(default=None, ge=2, description="None: no limit.")
+    topics_seed: int = 42
+    topics_match_threshold: float = Field(default=0.8, ge=0.0, le=1.0)
+    topics_refit_interval_s: float = Field(default=86_400.0, gt=0)
+    topics_due_check_interval_s: float = Field(
+        default=300.0, gt=0, description="How often tenants without topics (or grown) are fitted."
+    )
+    topics_refit_growth: float = Field(default=2.0, gt=1.0)
+    topics_emerging_interval_s: float = Field(default=3_600.0, gt=0)
+    topics_emerging_window_days: int = Field(default=7, ge=1)
+    topics_emerging_baseline_windows: int = Field(default=8, ge=3)
+    topics_emerging_z: float = Field(default=2.0, gt=0)
+    topics_emerging_min_count: int = Field(default=10, ge=1)
+
+    # The analyst dashboard.
+    dashboard_secret: str | None = Field(
+        default=None,
+        description="Signs dashboard session cookies; unset: a random secret per API process.",
+    )
+    dashboard_session_max_age_s: int = Field(default=8 * 3600, ge=60)

@@ -12,3 +12,19 @@ extras="${1:-}"
 target="."
 if [ -n "$extras" ]; then target=".[$extras]"; fi
 .venv/bin/python -m pip install --quiet -e "$target"
+# BERTopic without its declared dependencies: its metadata requires sentence-transformers,
+# which would pull torch and CUDA, yet it imports it only to embed, and we pass the stored
+# embeddings. Its real dependencies (hdbscan, umap-learn, pandas, plotly) are in pyproject.
+.venv/bin/python -m pip install --quiet --no-deps "bertopic>=0.17.4,<0.18"
+# The dashboard's browser test needs Debian's chromium and its driver; install them when
+# absent and we may (root with apt-get). Quiet, and a no-op once they are there.
+if [[ "$extras" == *test* ]] && { [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; }; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >/dev/null
+    apt-get install -y -qq --no-install-recommends chromium chromium-driver fonts-noto-core \
+      >/dev/null
+  else
+    echo "note: chromium/chromium-driver missing; the dashboard browser test will be skipped" >&2
+  fi
+fi

@@ -66,3 +66,15 @@ def tenant_for_key(conn: Conn, key: str) -> Tenant | None:
         (hash_key(key),),
     ).fetchone()
     return None if row is None else Tenant(id=row["id"], name=row["name"])
+
+
+def tenant_for_key_hash(conn: Conn, key_hash: bytes) -> Tenant | None:
+    """The tenant that owns an unrevoked key with this SHA-256 (dashboard sessions)."""
+    row = conn.execute(
+        """
+        SELECT t.id, t.name FROM api_keys k JOIN tenants t ON t.id = k.tenant_id
+        WHERE k.key_hash = %s AND k.revoked_at IS NULL
+        """,
+        (key_hash,),
+    ).fetchone()
+    return None if row is None else Tenant(id=row["id"], name=row["name"])

@@ -10,6 +10,7 @@ from uuid import UUID
 
 import numpy as np
 
+import workers.topics
 from nlp.types import Analysis, FeedbackText
 from store import analyses as analyses_store
 from store import events as events_store
@@ -70,6 +71,14 @@ def analyze_batch(db: Database, analyzer: Analyzer, ids: Sequence[UUID], max_att
         context = analyses_store.feedback_context(conn, todo)
         analyses_store.upsert_analyses(
             conn, [_row(fid, by_id[fid].tenant_id, results[fid]) for fid in todo]
+        )
+        # New items join the tenant's current topics in the same transaction.
+        workers.topics.assign_analysed(
+            conn,
+            [
+                (by_id[fid].tenant_id, fid, results[fid].language, results[fid].embedding)
+                for fid in todo
+            ],
         )
         per_tenant: dict[UUID, list[events_store.NewEvent]] = defaultdict(list)
         for fid in todo:

@@ -19,6 +19,8 @@ ANALYZE_TASK = "langnghe.analyze"
 SWEEP_TASK = "langnghe.sweep"
 DELIVER_TASK = "langnghe.deliver"
 SIGNALS_TASK = "langnghe.signals"
+TOPICS_REFIT_TASK = "langnghe.topics.refit"
+TOPICS_EMERGING_TASK = "langnghe.topics.emerging"
 
 
 def create_celery(settings: Settings) -> Celery:
@@ -26,7 +28,12 @@ def create_celery(settings: Settings) -> Celery:
     if not settings.database_url:
         raise RuntimeError("LANGNGHE_DATABASE_URL must be set for the queue")
     broker = resolve_broker_url(settings.broker_url, settings.database_url)
-    app = Celery("langnghe", broker=broker, include=["workers.tasks"], set_as_current=True)
+    app = Celery(
+        "langnghe",
+        broker=broker,
+        include=["workers.tasks", "workers.topic_tasks"],
+        set_as_current=True,
+    )
     app.conf.update(
         task_default_queue=QUEUE,
         task_queues=(Queue(QUEUE), Queue(CONTROL_QUEUE)),
@@ -44,6 +51,19 @@ def create_celery(settings: Settings) -> Celery:
             "sweep": {"task": SWEEP_TASK, "schedule": settings.sweep_interval_s},
             "deliver": {"task": DELIVER_TASK, "schedule": settings.deliver_interval_s},
             "signals": {"task": SIGNALS_TASK, "schedule": settings.signal_interval_s},
+            "topics-refit": {
+                "task": TOPICS_REFIT_TASK,
+                "schedule": settings.topics_refit_interval_s,
+            },
+            "topics-due": {
+                "task": TOPICS_REFIT_TASK,
+                "schedule": settings.topics_due_check_interval_s,
+                "kwargs": {"only_due": True},
+            },
+            "topics-emerging": {
+                "task": TOPICS_EMERGING_TASK,
+                "schedule": settings.topics_emerging_interval_s,
+            },
         },
         beat_schedule_filename=str(settings.data_dir / "celerybeat-schedule"),
     )

@@ -35,3 +35,17 @@ def nudge_delivery(app: Celery) -> None:
         app.send_task(DELIVER_TASK, retry=True, retry_policy=_PUBLISH_RETRY)
     except Exception:
         log.warning("could not enqueue delivery; beat will run it", exc_info=True)
+
+
+def enqueue_topic_refit(app: Celery, tenant_id: UUID) -> bool:
+    """Ask a worker to refit a tenant's topics; False if the broker refused."""
+    from workers.celery_app import TOPICS_REFIT_TASK
+
+    try:
+        app.send_task(
+            TOPICS_REFIT_TASK, args=[str(tenant_id)], retry=True, retry_policy=_PUBLISH_RETRY
+        )
+    except Exception:
+        log.warning("could not enqueue a topic refit", exc_info=True)
+        return False
+    return True

@@ -13,12 +13,14 @@ COMPLAINT_FLAGGED = "complaint.flagged"
 COMPLAINT_UPDATED = "complaint.updated"
 COMPLAINT_RESOLVED = "complaint.resolved"
 SIGNAL_CSAT_DROP = "signal.csat_drop"
+TOPIC_EMERGING = "topic.emerging"
 EVENT_TYPES = (
     FEEDBACK_ANALYZED,
     COMPLAINT_FLAGGED,
     COMPLAINT_UPDATED,
     COMPLAINT_RESOLVED,
     SIGNAL_CSAT_DROP,
+    TOPIC_EMERGING,
 )
 
 

@@ -1,0 +1,123 @@
+"""Read-side queries for topic reports: counts and CSAT sums per topic, day, channel...
+
+Every query resolves analyst merges (an item of a merged topic counts under the
+topic it was merged into) and reads an item's time as ``occurred_at`` when the
+source gave one, else ``received_at``. Days are UTC days.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from store.db import Conn
+
+
+@dataclass(frozen=True)
+class ReportFilter:
+    """Which items a report covers."""
+
+    start: datetime | None = None
+    end: datetime | None = None
+    channels: tuple[str, ...] | None = None
+    languages: tuple[str, ...] | None = None
+
+
+# The analysed items in a filter, with their effective topic (-1: none or outlier).
+_ITEMS = """
+    SELECT f.id, coalesce(f.occurred_at, f.received_at) AS ts, f.channel, f.text,
+           a.language, a.sentiment, a.csat_expected, a.complaint, a.nps_class,
+           coalesce(t.merged_into, ta.topic_id, -1) AS topic_id, ta.similarity
+    FROM analyses a
+    JOIN feedback f ON f.id = a.feedback_id
+    LEFT JOIN topic_assignments ta ON ta.feedback_id = a.feedback_id
+    LEFT JOIN topics t ON t.tenant_id = a.tenant_id AND t.id = ta.topic_id
+    WHERE a.tenant_id = %(tenant)s
+      AND (%(start)s::timestamptz IS NULL OR coalesce(f.occurred_at, f.received_at) >= %(start)s)
+      AND (%(end)s::timestamptz IS NULL OR coalesce(f.occurred_at, f.received_at) < %(end)s)
+      AND (%(channels)s::text[] IS NULL OR f.channel = ANY(%(channels)s))
+      AND (%(languages)s::text[] IS NULL OR a.language = ANY(%(languages)s))
+"""
+
+
+def _params(tenant_id: UUID, flt: ReportFilter, **extra: Any) -> dict[str, Any]:
+    return {
+        "tenant": tenant_id,
+        "start": flt.start,
+        "end": flt.end,
+        "channels": list(flt.channels) if flt.channels else None,
+        "languages": list(flt.languages) if flt.languages else None,
+        **extra,
+    }
+
+
+def breakdown(conn: Conn, tenant_id: UUID, flt: ReportFilter) -> list[dict[str, Any]]:
+    """Item counts and CSAT sums per (topic, channel, language, sentiment, complaint, nps)."""
+    return conn.execute(
+        f"""
+        WITH items AS ({_ITEMS})
+        SELECT topic_id, channel, language, sentiment, complaint, nps_class,
+               count(*) AS n, sum(csat_expected) AS csat_sum
+        FROM items GROUP BY 1, 2, 3, 4, 5, 6
+        """,
+        _params(tenant_id, flt),
+    ).fetchall()
+
+
+def daily(conn: Conn, tenant_id: UUID, flt: ReportFilter) -> list[dict[str, Any]]:
+    """Per topic and UTC day: items, negatives, complaints, CSAT sum, promoters, detractors."""
+    return conn.execute(
+        f"""
+        WITH items AS ({_ITEMS})
+        SELECT topic_id, (ts AT TIME ZONE 'UTC')::date AS day, count(*) AS n,
+               count(*) FILTER (WHERE sentiment = 'negative') AS negative,
+               count(*) FILTER (WHERE complaint) AS complaints,
+               sum(csat_expected) AS csat_sum,
+               count(*) FILTER (WHERE nps_class = 'promoter') AS promoters,
+               count(*) FILTER (WHERE nps_class = 'detractor') AS detractors
+        FROM items GROUP BY 1, 2 ORDER BY 2
+        """,
+        _params(tenant_id, flt),
+    ).fetchall()
+
+
+def quotes(
+    conn: Conn, tenant_id: UUID, topic_id: int, flt: ReportFilter, limit: int
+) -> list[dict[str, Any]]:
+    """The topic's most representative items: those nearest its centroid."""
+    return conn.execute(
+        f"""
+        WITH items AS ({_ITEMS})
+        SELECT id, ts, channel, language, sentiment, csat_expected, complaint, text, similarity
+        FROM items WHERE topic_id = %(topic)s
+        ORDER BY similarity DESC NULLS LAST, id LIMIT %(limit)s
+        """,
+        _params(tenant_id, flt, topic=topic_id, limit=limit),
+    ).fetchall()
+
+
+def window_counts(
+    conn: Conn, tenant_id: UUID, end: datetime, window_days: int, windows: int
+) -> list[dict[str, Any]]:
+    """Per effective topic and trailing window (0 = the latest): items and negatives.
+
+    Windows are ``window_days`` long and end at ``end``; window ``k`` covers
+    ``[end - (k+1)·w, end - k·w)``.
+    """
+    return conn.execute(
+        f"""
+        WITH items AS ({_ITEMS})
+        SELECT topic_id,
+               floor(extract(epoch FROM %(end)s::timestamptz - ts)
+                     / (86400.0 * %(days)s))::int AS win,
+               count(*) AS n, count(*) FILTER (WHERE sentiment = 'negative') AS negative
+        FROM items WHERE topic_id >= 0 GROUP BY 1, 2
+        """,
+        _params(
+            tenant_id,
+            ReportFilter(start=end - timedelta(days=window_days * windows), end=end),
+            days=window_days,
+        ),
+    ).fetchall()

