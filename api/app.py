@@ -10,6 +10,8 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
 
+from api.dashboard import inbox
+from api.dashboard.router import ShellAuth
 from api.dashboard.router import router as dashboard_router
 from api.errors import error_response, install_error_handlers
 from api.metrics import build_registry
@@ -100,4 +102,6 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(complaints.router)
     app.include_router(deliveries.router)
     app.include_router(signals.router)
+    # The inbox and signals pages, behind the shell's login, session and CSRF check.
+    app.include_router(inbox.build_router(ShellAuth()))
     return app

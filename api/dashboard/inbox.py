@@ -2,8 +2,8 @@
 
 The pages do not own a login: the dashboard shell (api/dashboard/router.py) does.
 ``build_router`` takes an adapter with three calls - who is logged in, where to
-send someone who is not, and the CSRF/origin check of a POSTed form - so the same
-pages run behind the shell's session cookie, and behind a stand-in in tests.
+send someone who is not, and the CSRF/origin check of a POSTed form; api/app.py
+mounts them with the shell's ``ShellAuth``, so they share its session cookie and login.
 Every change goes through api.complaints_service, exactly as the JSON API does.
 """
 

@@ -15,6 +15,7 @@ from fastapi.templating import Jinja2Templates
 
 from api import topic_reports
 from api.dashboard.charts import sparkline
+from api.dashboard.inbox import SessionLike
 from api.dashboard.session import (
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
@@ -352,7 +353,7 @@ class ShellAuth:
         """Send a visitor without a session to the login page, and back afterwards."""
         return _to_login(request)
 
-    def check_post(self, request: Request, session: Session, form: dict[str, str]) -> None:
+    def check_post(self, request: Request, session: SessionLike, form: dict[str, str]) -> None:
         """Raise 403 unless the form carries the session's CSRF token from our own origin."""
         check_origin(request)
         check_token(session.csrf, form.get("csrf"))
