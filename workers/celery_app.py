@@ -24,6 +24,8 @@ def create_celery(settings: Settings) -> Celery:
     app = Celery("langnghe", broker=broker, include=["workers.tasks"], set_as_current=True)
     app.conf.update(
         task_default_queue=QUEUE,
+        # GPU workers consume the analyze queue (the encoder work), CPU workers the rest.
+        task_routes={ANALYZE_TASK: {"queue": settings.analyze_queue}},
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         task_ignore_result=True,
