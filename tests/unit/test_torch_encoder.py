@@ -10,9 +10,10 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
+from nlp.batching import plan_batches, split_windows
 from nlp.devices import Placement, choose_placement
 from nlp.encoder import encoder_info, load_encoder
-from nlp.torch_encoder import TorchEncoder, plan_batches, split_windows
+from nlp.torch_encoder import TorchEncoder
 from tests.unit.torch_fixtures import write_tiny_model
 
 TEXTS = [
@@ -50,7 +51,7 @@ def test_loads_and_embeds_unit_vectors(tiny: Path) -> None:
 
 def test_prefix_and_specials(tiny: Path) -> None:
     encoder = TorchEncoder(tiny, device="cpu")
-    assert encoder._head == [0] and encoder._tail == [2]
+    assert encoder.head == [0] and encoder.tail == [2]
     (ids,) = encoder.tokenize(["bad"])
     assert encoder.tokenizer.convert_ids_to_tokens(ids) == ["▁query", ":", "▁bad"]
 
