@@ -49,7 +49,7 @@ def export_onnx(model_dir: Path, int8: bool = True, force: bool = False) -> Path
             return (hidden * weights).sum(dim=1) / weights.sum(dim=1)
 
     wrapped = Pooled(net).eval()
-    ids = torch.randint(5, 1000, (2, 16))
+    ids = torch.randint(4, min(1000, int(net.config.vocab_size)), (2, 16))
     mask = torch.ones_like(ids)
     mask[1, 9:] = 0
     with warnings.catch_warnings():

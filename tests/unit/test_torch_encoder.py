@@ -162,3 +162,59 @@ def test_load_encoder_torch_backend(tiny: Path) -> None:
 def test_missing_model_says_how_to_prepare(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="models prepare"):
         TorchEncoder(tmp_path / "absent")
+
+
+def test_onnx_export_matches_torch(tiny: Path, tmp_path: Path) -> None:
+    pytest.importorskip("onnxruntime")
+    import shutil
+
+    from nlp.onnx_encoder import OnnxEncoder, export_onnx
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny, model)
+    export_onnx(model)
+    expected = TorchEncoder(model, device="cpu").encode(TEXTS)
+    onnx = load_encoder("onnx", model=str(model), token_budget=16)
+    assert onnx.name == "onnx:tiny-bert"
+    assert np.allclose(onnx.encode(TEXTS), expected, atol=1e-4)
+    int8 = OnnxEncoder(model, int8=True)
+    assert int8.name.endswith("+int8") and int8.encode(TEXTS).shape == expected.shape
+
+
+def test_pipeline_accepts_declared_equivalent_encoders(tiny: Path, tmp_path: Path) -> None:
+    import json
+    import shutil
+
+    from models import load_manifest
+    from nlp.pipeline import ModelMismatchError, Pipeline
+
+    with pytest.raises(ModelMismatchError):
+        Pipeline(TorchEncoder(tiny, device="cpu"))
+    model = tmp_path / "model"
+    shutil.copytree(tiny, model)
+    meta = json.loads((model / "langnghe.json").read_text())
+    meta["equivalent_to"] = load_manifest()["encoder"]
+    (model / "langnghe.json").write_text(json.dumps(meta))
+    pipeline = Pipeline(TorchEncoder(model, device="cpu"))
+    assert pipeline.model_versions["encoder"] == "torch:tiny-bert"
+
+
+def test_worker_health_reports_device_and_versions(tiny: Path, tmp_path: Path) -> None:
+    import os
+    from dataclasses import dataclass, field
+
+    from workers.health import read_health, write_health
+
+    @dataclass
+    class Loaded:
+        encoder: TorchEncoder
+        model_versions: dict[str, str] = field(default_factory=lambda: {"sentiment": "s-1"})
+
+    path = write_health(tmp_path, Loaded(TorchEncoder(tiny, device="cpu")))
+    (record,) = read_health(tmp_path)
+    assert record["pid"] == os.getpid()
+    assert (record["device"], record["dtype"]) == ("cpu", "float32")
+    assert record["model_versions"] == {"sentiment": "s-1"} and record["torch"]
+    dead = path.with_name("worker-" + record["host"] + "-999999999.json")
+    dead.write_text(path.read_text().replace(str(os.getpid()), "999999999"))
+    assert len(read_health(tmp_path)) == 1 and not dead.exists()
