@@ -19,8 +19,15 @@ from nlp.encoder import Encoder, encoder_info
 
 
 class _Loaded(Protocol):
-    encoder: Encoder
-    model_versions: dict[str, str]
+    @property
+    def encoder(self) -> Encoder:
+        """The loaded encoder."""
+        ...
+
+    @property
+    def model_versions(self) -> dict[str, str]:
+        """Versions of every component."""
+        ...
 
 
 def health_dir(data_dir: Path) -> Path:
