@@ -1,8 +1,9 @@
 """The e5 encoder on ONNX Runtime (CPU): fp32, or weights quantised to int8.
 
 ``langnghe models prepare --onnx`` exports the converted checkpoint to
-``<model>/onnx/model.onnx`` (the network plus masked mean pooling) and a
-dynamically quantised ``model.int8.onnx``. Serving needs only ``onnxruntime`` and
+``<model>/onnx/model.onnx`` (the network plus masked mean pooling) and
+``model.int8.onnx``, its matmul weights quantised to int8 per output channel
+(activations quantised on the fly). Serving needs only ``onnxruntime`` and
 ``tokenizers``, not torch. Batching and pooling are those of :mod:`nlp.batching`.
 """
 
@@ -72,7 +73,15 @@ def export_onnx(model_dir: Path, int8: bool = True, force: bool = False) -> Path
     if int8:
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
-        quantize_dynamic(str(out / FP32_FILE), str(out / INT8_FILE), weight_type=QuantType.QInt8)
+        # Per-channel int8 weights on the matmuls only: the word embedding stays fp32
+        # (quantising it, or one scale per tensor, cost about 0.01 of parity cosine).
+        quantize_dynamic(
+            str(out / FP32_FILE),
+            str(out / INT8_FILE),
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            op_types_to_quantize=["MatMul"],
+        )
     return out
 
 
