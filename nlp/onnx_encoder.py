@@ -19,10 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from nlp.batching import IdArray, WindowedEncoder
-
-ONNX_DIR = "onnx"
-FP32_FILE = "model.onnx"
-INT8_FILE = "model.int8.onnx"
+from nlp.onnx_paths import FP32_FILE, INT8_FILE, ONNX_DIR
 
 
 def export_onnx(model_dir: Path, int8: bool = True, force: bool = False) -> Path:

