@@ -112,7 +112,21 @@ def finetune(
     hidden = int(encoder.config.hidden_size)
     heads = torch.nn.ModuleDict(
         {name: torch.nn.Linear(hidden, len(labels[name][0])) for name in HEADS}
-    ).to(device)
+    )
+    # Start from the frozen-encoder optimum: logistic-regression heads on the same rows
+    # (also the baseline the card compares with), so tuning begins where frozen ends.
+    frozen = _frozen_baseline(base, train, dev, config.device)
+    with torch.no_grad():
+        for name, (head, _) in frozen.items():
+            if head.classes == tuple(labels[name][0]):
+                weights, bias = head.weights, head.bias
+                if weights.shape[0] == 1:  # binary: logits (0, w.x + b) give the same sigmoid
+                    weights = np.concatenate([np.zeros_like(weights), weights])
+                    bias = np.concatenate([np.zeros_like(bias), bias])
+                layer: Any = heads[name]
+                layer.weight.copy_(torch.from_numpy(weights / SCALE))
+                layer.bias.copy_(torch.from_numpy(bias))
+    heads = heads.to(device)
     optimizer = torch.optim.AdamW(
         [
             {"params": encoder.parameters(), "lr": config.encoder_lr},
@@ -200,10 +214,9 @@ def finetune(
     dev_vectors = served.encode(dev_texts) if dev else np.zeros((0, hidden), np.float32)
     report: dict[str, Any] = {"version": version, "steps": total, "train_rows": len(train)}
     report["final_loss"] = round(float(np.mean(losses[-20:])), 4)
-    frozen = _frozen_baseline(base, train, dev, config.device)
     for head_name in HEADS:
         classes = labels[head_name][0]
-        layer: Any = heads[head_name]
+        layer = heads[head_name]
         head = LinearHead(
             classes=tuple(classes),
             weights=(layer.weight.detach().float().cpu().numpy() * SCALE).astype(np.float32),
@@ -221,7 +234,11 @@ def finetune(
                 ),
                 4,
             )
-        report[head_name] = {"finetuned_macro_f1": f1, "frozen_macro_f1": frozen.get(head_name)}
+        baseline = frozen.get(head_name)
+        report[head_name] = {
+            "finetuned_macro_f1": f1,
+            "frozen_macro_f1": baseline[1] if baseline else None,
+        }
         manifest["heads"][head_name] = {
             "version": f"{head_name}-ft-{version}",
             "path": f"{head_name}/head.npz",
@@ -249,8 +266,8 @@ def _checkpoint(folder: Path, step: int, encoder: Any, tokenizer: Any, heads: An
 
 def _frozen_baseline(
     base: Path, train: Sequence[Example], dev: Sequence[Example], device: DeviceSetting
-) -> dict[str, float]:
-    """Dev macro-F1 of logistic-regression heads on the un-tuned encoder, same splits."""
+) -> dict[str, tuple[LinearHead, float]]:
+    """Logistic-regression heads on the un-tuned encoder and their dev macro-F1, same splits."""
     from nlp.torch_encoder import TorchEncoder
 
     frozen = TorchEncoder(base, device=device)
@@ -263,14 +280,14 @@ def _frozen_baseline(
         if not dv or len({spec.label(train[i]) for i in tr}) < 2:
             continue
         y_dev = [spec.label(dev[i]) or "" for i in dv]
-        _, _, metrics = fit_head(
+        head, _, metrics = fit_head(
             x_train[tr],
             [spec.label(train[i]) or "" for i in tr],
             x_dev[dv],
             y_dev,
             ["dev"] * len(dv),
         )
-        out[name] = metrics["dev"]["macro_f1"]
+        out[name] = (head, metrics["dev"]["macro_f1"])
     return out
 
 
@@ -281,7 +298,8 @@ def _card(
         f"# {name}",
         "",
         f"- Fine-tuned from `{base}` with its four task heads (sentiment, complaint, "
-        "category, CSAT), multi-task, masked cross-entropy per head.",
+        "category, CSAT), multi-task, masked cross-entropy per head; the heads start "
+        "from logistic regression on the frozen encoder.",
         f"- Data: {', '.join(str(d) for d in data)}; Vietnamese rows also train without "
         "diacritics. Public sets carry research-use or unstated licences.",
         f"- {report['steps']} steps, batch {config.batch_size}, encoder lr {config.encoder_lr}, "
