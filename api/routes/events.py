@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 
 from api.auth import TenantDep
 from api.deps import DbDep
+from api.errors import ApiError
 from api.schemas import EventOut, EventPage
 from store import events as events_store
 
@@ -23,6 +24,9 @@ def list_events(
     type: Annotated[list[str] | None, Query(description="Only these event types.")] = None,
 ) -> EventPage:
     """Your events with ``seq > after``, oldest first; resume from ``next_after``."""
+    if type and any("\x00" in t for t in type):
+        # Postgres text cannot hold NUL: refuse it here rather than fail in the query.
+        raise ApiError(422, "validation_error", "type must not contain NUL characters")
     with db.transaction() as conn:
         rows = events_store.list_events(conn, tenant.id, after, limit, type)
     return EventPage(
