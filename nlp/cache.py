@@ -10,10 +10,11 @@ import hashlib
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from nlp.encoder import Embeddings, Encoder
+from nlp.encoder import Embeddings, Encoder, encoder_info
 
 
 class CachedEncoder:
@@ -36,6 +37,15 @@ class CachedEncoder:
     def dim(self) -> int:
         """The wrapped encoder's dimension."""
         return self._encoder.dim
+
+    @property
+    def compatible_with(self) -> tuple[str, ...]:
+        """The wrapped encoder's compatible encoders (see nlp.pipeline)."""
+        return tuple(getattr(self._encoder, "compatible_with", ()))
+
+    def info(self) -> dict[str, Any]:
+        """The wrapped encoder's own description."""
+        return encoder_info(self._encoder)
 
     def _key(self, text: str) -> bytes:
         return hashlib.sha256(f"{self.name}\0{text}".encode()).digest()

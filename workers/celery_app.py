@@ -37,8 +37,11 @@ def create_celery(settings: Settings) -> Celery:
     app.conf.update(
         task_default_queue=QUEUE,
         task_queues=(Queue(QUEUE), Queue(CONTROL_QUEUE)),
+        # Sweeps and deliveries never wait behind an analysis backlog; GPU workers consume
+        # the analyze queue when LANGNGHE_ANALYZE_QUEUE names one (e.g. "gpu").
         task_routes={
-            name: {"queue": CONTROL_QUEUE} for name in (SWEEP_TASK, DELIVER_TASK, SIGNALS_TASK)
+            ANALYZE_TASK: {"queue": settings.analyze_queue},
+            **{name: {"queue": CONTROL_QUEUE} for name in (SWEEP_TASK, DELIVER_TASK, SIGNALS_TASK)},
         },
         task_acks_late=True,
         task_reject_on_worker_lost=True,

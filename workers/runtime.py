@@ -10,8 +10,10 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from langnghe.config import Settings
+from nlp.encoder import encoder_options, load_encoder
 from nlp.pipeline import Pipeline
 from store.db import Database
+from workers.health import write_health
 
 
 @dataclass
@@ -32,9 +34,14 @@ class WorkerRuntime:
     @cached_property
     def pipeline(self) -> Pipeline:
         """The NLP pipeline, loaded once."""
-        return Pipeline(
-            models_dir=self.settings.models_dir, aspect_domain=self.settings.aspect_domain
+        encoder = load_encoder(self.settings.encoder, **encoder_options(self.settings))
+        pipeline = Pipeline(
+            encoder,
+            models_dir=self.settings.models_dir,
+            aspect_domain=self.settings.aspect_domain,
         )
+        write_health(self.settings.data_dir, pipeline)
+        return pipeline
 
 
 _lock = threading.Lock()
