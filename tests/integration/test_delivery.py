@@ -23,13 +23,15 @@ SECRET = "delivery-secret-0123456789"
 LOOPBACK = TargetGuard(allowed_networks=parse_networks("127.0.0.0/8"))
 
 
-def _deliver(db: Database, max_attempts: int = 3, guard: TargetGuard = LOOPBACK) -> None:
+def _deliver(
+    db: Database, max_attempts: int = 3, guard: TargetGuard = LOOPBACK, backoff_s: int = 1
+) -> None:
     deliver_due(
         db,
         timeout_s=5,
         max_attempts=max_attempts,
-        backoff_base_s=1,
-        backoff_max_s=1,
+        backoff_base_s=backoff_s,
+        backoff_max_s=backoff_s,
         guard=guard,
     )
 
@@ -67,7 +69,9 @@ def test_the_guard_is_checked_again_at_delivery_time(
     with WebhookReceiver(SECRET) as receiver:
         hook = _subscribe(client, tenant, url=receiver.url, event_types=["feedback.analyzed"])
         _analyse(client, db, tenant, [{"text": "pos", "channel": "review"}])
-        _deliver(db, guard=TargetGuard())  # the operator no longer allows loopback
+        # The operator no longer allows loopback. A long backoff keeps the retry from falling
+        # due again within this same call (full jitter can draw a delay near zero).
+        _deliver(db, guard=TargetGuard(), backoff_s=3600)
         assert receiver.received.deliveries == []
         log = client.get(f"/v1/webhooks/{hook['id']}/deliveries", headers=tenant.headers).json()
         (delivery,) = log["items"]
