@@ -88,7 +88,7 @@ class Pipeline:
         if manifest["encoder"] not in accepted:
             raise ModelMismatchError(
                 f"heads were trained on {manifest['encoder']!r} but the encoder is "
-                f"{self.encoder.name!r}; retrain them with python -m nlp.training"
+                f"{self.encoder.name!r}; retrain them with `langnghe train`"
             )
         root = models_dir or MODELS_DIR
         self.heads = {
