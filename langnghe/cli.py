@@ -7,14 +7,20 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from tqdm import tqdm
 
+from langnghe.cli_db import (
+    DatabaseOpt,
+    DataDirOpt,
+    database,
+    open_pool,
+    settings_for,
+    tenant_or_exit,
+)
 from langnghe.config import Settings
 from langnghe.logs import configure_logging
 from langnghe.topics_cli import topics_app
@@ -33,45 +39,13 @@ app.add_typer(models_app, name="models")
 
 DEFAULT_TENANT = "default"
 
-DatabaseOpt = Annotated[
-    str | None,
-    typer.Option("--database-url", help="Postgres URL; default: the embedded server."),
-]
-DataDirOpt = Annotated[
-    Path | None, typer.Option("--data-dir", help="Where the embedded Postgres keeps its files.")
-]
-
-
-def _settings(database_url: str | None = None, data_dir: Path | None = None) -> Settings:
-    overrides: dict[str, object] = {}
-    if database_url:
-        overrides["database_url"] = database_url
-    if data_dir:
-        overrides["data_dir"] = data_dir
-    return Settings(**overrides)  # type: ignore[arg-type]
-
-
-@contextmanager
-def _database(settings: Settings) -> Iterator[Settings]:
-    """Settings whose database_url is set, starting the embedded Postgres when needed."""
-    if settings.database_url:
-        yield settings
-        return
-    from langnghe.embedded import start_embedded_postgres
-
-    server = start_embedded_postgres(settings.data_dir)
-    try:
-        yield settings.model_copy(update={"database_url": server.get_uri()})
-    finally:
-        server.cleanup()
-
 
 @app.command()
 def migrate(database_url: DatabaseOpt = None, data_dir: DataDirOpt = None) -> None:
     """Apply pending database migrations."""
     from store.migrate import apply_migrations
 
-    with _database(_settings(database_url, data_dir)) as settings:
+    with database(settings_for(database_url, data_dir)) as settings:
         assert settings.database_url
         applied = apply_migrations(settings.database_url)
     typer.echo(f"applied {len(applied)} migration(s): {', '.join(applied) or 'none pending'}")
@@ -83,21 +57,17 @@ def tenants_create(
 ) -> None:
     """Create a tenant and print its first API key (shown only once)."""
     from store import tenants as tenants_store
-    from store.db import Database
 
-    with _database(_settings(database_url, data_dir)) as settings:
-        assert settings.database_url
-        db = Database(settings.database_url, 1, 1)
-        db.open()
-        try:
-            with db.transaction() as conn:
-                if tenants_store.get_tenant_by_name(conn, name):
-                    typer.echo(f"tenant {name!r} already exists", err=True)
-                    raise typer.Exit(1)
-                tenant = tenants_store.create_tenant(conn, name)
-                key = tenants_store.create_api_key(conn, tenant.id, "first key")
-        finally:
-            db.close()
+    with (
+        database(settings_for(database_url, data_dir)) as settings,
+        open_pool(settings.database_url) as db,
+        db.transaction() as conn,
+    ):
+        if tenants_store.get_tenant_by_name(conn, name):
+            typer.echo(f"tenant {name!r} already exists", err=True)
+            raise typer.Exit(1)
+        tenant = tenants_store.create_tenant(conn, name)
+        key = tenants_store.create_api_key(conn, tenant.id, "first key")
     typer.echo(f"tenant: {tenant.name} ({tenant.id})")
     typer.echo(f"api key (shown once): {key}")
 
@@ -106,18 +76,14 @@ def tenants_create(
 def tenants_list(database_url: DatabaseOpt = None, data_dir: DataDirOpt = None) -> None:
     """List tenants."""
     from store import tenants as tenants_store
-    from store.db import Database
 
-    with _database(_settings(database_url, data_dir)) as settings:
-        assert settings.database_url
-        db = Database(settings.database_url, 1, 1)
-        db.open()
-        try:
-            with db.transaction() as conn:
-                for tenant in tenants_store.list_tenants(conn):
-                    typer.echo(f"{tenant.id}  {tenant.name}")
-        finally:
-            db.close()
+    with (
+        database(settings_for(database_url, data_dir)) as settings,
+        open_pool(settings.database_url) as db,
+        db.transaction() as conn,
+    ):
+        for tenant in tenants_store.list_tenants(conn):
+            typer.echo(f"{tenant.id}  {tenant.name}")
 
 
 @keys_app.command("create")
@@ -129,21 +95,14 @@ def keys_create(
 ) -> None:
     """Create an API key for a tenant and print it (shown only once)."""
     from store import tenants as tenants_store
-    from store.db import Database
 
-    with _database(_settings(database_url, data_dir)) as settings:
-        assert settings.database_url
-        db = Database(settings.database_url, 1, 1)
-        db.open()
-        try:
-            with db.transaction() as conn:
-                found = tenants_store.get_tenant_by_name(conn, tenant)
-                if found is None:
-                    typer.echo(f"no tenant named {tenant!r}", err=True)
-                    raise typer.Exit(1)
-                key = tenants_store.create_api_key(conn, found.id, name)
-        finally:
-            db.close()
+    with (
+        database(settings_for(database_url, data_dir)) as settings,
+        open_pool(settings.database_url) as db,
+    ):
+        found = tenant_or_exit(db, tenant)
+        with db.transaction() as conn:
+            key = tenants_store.create_api_key(conn, found.id, name)
     typer.echo(f"api key (shown once): {key}")
 
 
@@ -158,7 +117,7 @@ def api(
 
     from api.app import create_app
 
-    settings = _settings(database_url)
+    settings = settings_for(database_url)
     configure_logging(settings.log_level)
     if not settings.database_url:
         typer.echo("set LANGNGHE_DATABASE_URL or --database-url (or use `langnghe up`)", err=True)
@@ -188,7 +147,7 @@ def worker(
     """Run a Celery worker that analyses feedback and delivers events."""
     from workers.celery_app import create_celery
 
-    settings = _settings(database_url)
+    settings = settings_for(database_url)
     configure_logging(settings.log_level)
     if not settings.database_url:
         typer.echo("set LANGNGHE_DATABASE_URL or --database-url (or use `langnghe up`)", err=True)
@@ -211,7 +170,7 @@ def worker_health(data_dir: DataDirOpt = None) -> None:
 
     from workers.health import read_health
 
-    settings = _settings(data_dir=data_dir)
+    settings = settings_for(data_dir=data_dir)
     records = read_health(settings.data_dir)
     typer.echo(json.dumps({"workers": records}, indent=2))
     if not records:
@@ -250,7 +209,7 @@ def beat_command(database_url: DatabaseOpt = None) -> None:
     """Run the beat scheduler alone (distributed mode: exactly one per deployment)."""
     from workers.celery_app import create_celery
 
-    settings = _settings(database_url)
+    settings = settings_for(database_url)
     configure_logging(settings.log_level)
     if not settings.database_url:
         typer.echo("set LANGNGHE_DATABASE_URL or --database-url", err=True)
@@ -262,18 +221,12 @@ def beat_command(database_url: DatabaseOpt = None) -> None:
 def _first_key(database_url: str) -> str | None:
     """Create the default tenant on first start and return its key; None if it existed."""
     from store import tenants as tenants_store
-    from store.db import Database
 
-    db = Database(database_url, 1, 1)
-    db.open()
-    try:
-        with db.transaction() as conn:
-            if tenants_store.get_tenant_by_name(conn, DEFAULT_TENANT):
-                return None
-            tenant = tenants_store.create_tenant(conn, DEFAULT_TENANT)
-            return tenants_store.create_api_key(conn, tenant.id, "first key")
-    finally:
-        db.close()
+    with open_pool(database_url) as db, db.transaction() as conn:
+        if tenants_store.get_tenant_by_name(conn, DEFAULT_TENANT):
+            return None
+        tenant = tenants_store.create_tenant(conn, DEFAULT_TENANT)
+        return tenants_store.create_api_key(conn, tenant.id, "first key")
 
 
 @app.command()
@@ -288,12 +241,12 @@ def up(
     """Run everything here: Postgres (embedded unless a URL is given), API, worker, beat."""
     from store.migrate import apply_migrations
 
-    settings = _settings(database_url, data_dir)
+    settings = settings_for(database_url, data_dir)
     if broker_url:
         settings = settings.model_copy(update={"broker_url": broker_url})
     if port:
         settings = settings.model_copy(update={"api_port": port})
-    with _database(settings) as settings:
+    with database(settings) as settings:
         assert settings.database_url
         applied = apply_migrations(settings.database_url)
         typer.echo(f"database ready ({len(applied)} migration(s) applied)")
@@ -361,48 +314,39 @@ def ingest(
     from api.schemas import FeedbackIn
     from api.service import store_feedback
     from langnghe.ingest import IngestSummary, read_rows, validate_row
-    from store import tenants as tenants_store
-    from store.db import Database
     from workers.celery_app import create_celery
     from workers.enqueue import enqueue_analysis
 
-    with _database(_settings(database_url, data_dir)) as settings:
-        assert settings.database_url
-        db = Database(settings.database_url, 1, 2)
-        db.open()
+    with (
+        database(settings_for(database_url, data_dir)) as settings,
+        open_pool(settings.database_url, max_size=2) as db,
+    ):
         queue = create_celery(settings)
         summary = IngestSummary()
-        try:
-            with db.transaction() as conn:
-                found = tenants_store.get_tenant_by_name(conn, tenant)
-            if found is None:
-                typer.echo(f"no tenant named {tenant!r}", err=True)
-                raise typer.Exit(1)
-            batch: list[FeedbackIn] = []
+        found = tenant_or_exit(db, tenant)
+        batch: list[FeedbackIn] = []
 
-            def flush() -> None:
-                inserted = store_feedback(db, found, batch, settings.pii_redaction)
-                fresh = [i.id for i in inserted if not i.duplicate]
-                summary.accepted += len(fresh)
-                summary.duplicates += len(inserted) - len(fresh)
-                enqueue_analysis(queue, fresh, settings.analyze_batch_size)
-                batch.clear()
+        def flush() -> None:
+            inserted = store_feedback(db, found, batch, settings.pii_redaction)
+            fresh = [i.id for i in inserted if not i.duplicate]
+            summary.accepted += len(fresh)
+            summary.duplicates += len(inserted) - len(fresh)
+            enqueue_analysis(queue, fresh, settings.analyze_batch_size)
+            batch.clear()
 
-            for line, row in tqdm(read_rows(file), desc="ingest", unit="row"):
-                if isinstance(row, str):
-                    summary.reject(line, row)
-                    continue
-                try:
-                    batch.append(validate_row(row, source, settings.max_text_bytes))
-                except ValueError as exc:
-                    summary.reject(line, str(exc))
-                    continue
-                if len(batch) >= batch_size:
-                    flush()
-            if batch:
+        for line, row in tqdm(read_rows(file), desc="ingest", unit="row"):
+            if isinstance(row, str):
+                summary.reject(line, row)
+                continue
+            try:
+                batch.append(validate_row(row, source, settings.max_text_bytes))
+            except ValueError as exc:
+                summary.reject(line, str(exc))
+                continue
+            if len(batch) >= batch_size:
                 flush()
-        finally:
-            db.close()
+        if batch:
+            flush()
     rejected = sum(summary.rejected.values())
     typer.echo(f"accepted {summary.accepted}, duplicates {summary.duplicates}, rejected {rejected}")
     for reason, count in summary.rejected.most_common():
