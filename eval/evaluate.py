@@ -38,11 +38,11 @@ from sklearn.metrics import (
 from sklearn.pipeline import make_pipeline
 from tqdm import tqdm
 
-from nlp.aspect_training import aspect_labels, micro_f1
-from nlp.aspects import STATES
-from nlp.corpora import SEVERITIES, Corpus, Example, discover
+from nlp.components.aspects import STATES
 from nlp.pipeline import Pipeline
 from nlp.text import strip_diacritics
+from nlp.training.aspects import aspect_labels, micro_f1
+from nlp.training.corpora import SEVERITIES, Corpus, Example, discover
 from nlp.types import Analysis, FeedbackText
 
 SEED = 13
@@ -52,8 +52,25 @@ Probabilities = npt.NDArray[np.float64]
 # (set, task, metric) -> (threshold, what it is compared with)
 TARGETS: dict[tuple[str, str, str], tuple[float, str]] = {
     ("uit-vsfc", "sentiment", "macro_f1"): (0.80, "PhoBERT-base about 0.83"),
-    ("aivivn-2019", "sentiment", "macro_f1"): (0.88, "contest winner F1 0.90"),
-    ("twitter-complaints", "complaint", "macro_f1"): (0.80, "paper 0.79, best 0.88"),
+    ("aivivn-2019", "sentiment", "macro_f1"): (0.92, "contest winner F1 0.90"),
+    ("twitter-complaints", "complaint", "macro_f1"): (0.86, "paper 0.79, best 0.88"),
+    ("twitter-airline", "sentiment", "macro_f1"): (0.80, "fine-tuned RoBERTa about 0.82"),
+    ("uit-visfd", "complaint", "macro_f1"): (0.90, ""),
+}
+# set -> star MAE at most
+STAR_MAE_TARGETS = {"uit-visfd": 0.60, "amazon-alexa": 0.40}
+ECE_TARGET = 0.03
+UNACCENTED_GAP = 0.03
+# Our labelled test split (models/data/labels), per language: (task, metric) -> threshold.
+LABEL_TARGETS: dict[tuple[str, str], float] = {
+    ("category", "macro_f1"): 0.80,
+    ("category", "accuracy"): 0.85,
+    ("category", "min_class_f1"): 0.65,
+    ("complaint", "macro_f1"): 0.90,
+    ("severity", "macro_f1"): 0.70,
+    ("severity", "adjacent"): 0.95,
+    ("churn_risk", "recall"): 0.85,
+    ("churn_risk", "precision"): 0.80,
 }
 # domain -> (aspect+polarity micro-F1 threshold, what it is compared with)
 ASPECT_TARGETS: dict[str, tuple[float, str]] = {
@@ -63,19 +80,18 @@ ASPECT_TARGETS: dict[str, tuple[float, str]] = {
 STAR_MAE_REDUCTION = 0.30
 # Printed under the targets whenever one is missed: the report must say why, not only that.
 WHY_MISSED = """\
-Why targets are missed. The heads are linear models over a frozen, 4-bit multilingual-e5-small
-embedding (384 dimensions), one head per task shared by every set and both languages. The
-TF-IDF baseline is a separate model per set, trained on that set's own train split, so it keys
-on the set's exact vocabulary (airline names, product words, Vietnamese phrases) that a general
-sentence embedding blurs; in-domain lexical models are strong on these benchmarks. The
-published figures come from fine-tuned encoders (PhoBERT). Closing the gap needs the encoder
-fine-tuned with the heads (`langnghe train --finetune`, the torch path) or lexical features
-beside the embedding; this report measures either on the same rows. Vietnamese typed without
-diacritics costs 5-15 points because the encoder reads it as different tokens; the heads
-train on stripped copies, which recovers part of it. Aspect-level sentiment learns ~30
-aspects per domain from one document vector of long reviews, with document-level labels only.
-"""
-POINTS_OVER_TFIDF = 0.05
+Why targets are missed. The encoder is multilingual-e5-small with its top four layers fine-tuned
+for one epoch on a 2-core CPU (at most 4,000 rows per set, 80 tokens), and the heads are linear
+models over its 384-dimension embedding, one head per task shared by every set and both
+languages. That gains 1-7 points over the frozen encoder on sentiment and complaint, but the
+published figures come from larger encoders (PhoBERT-base) fine-tuned fully per set. The TF-IDF
+baseline is a separate model per set on that set's own train split, so it keys on the set's
+exact vocabulary; on our labelled test split a character n-gram TF-IDF model stacked beside the
+embedding adds 5-17 points to category, churn and severity (measured, not yet shipped). Our
+labels are 2,849 real rows and 1,475 written ones: Vietnamese categories other than product
+quality and delivery have 1-11 test rows each, and churn 25 (VI) and 9 (EN), so their figures
+move by many points with one row. Without diacritics Vietnamese still costs 4-10 points."""
+POINTS_OVER_TFIDF = 0.03
 
 
 @dataclass(frozen=True)
@@ -242,7 +258,8 @@ def evaluate_corpus(
         )
     labelled = [(i, e.category) for i, e in enumerate(dev) if e.category]
     if labelled:
-        head = pipeline.heads["category"]
+        head = pipeline.context.head("category")
+        assert head is not None  # every models directory has a category head
         probs = head.predict_proba(np.stack([analyses[i].embedding for i, _ in labelled]))
         picks = [(head.classes[int(p.argmax())], float(p.max())) for p in probs]
         report["category"] = _task(
@@ -285,7 +302,7 @@ def aspects_report(
     """Aspect+polarity micro-F1 of the domain's aspect model, beside two baselines."""
     rows = [i for i, e in enumerate(dev) if e.aspects and e.domain == domain]
     truth = aspect_labels([dev[i] for i in rows])
-    model = pipeline.aspect_models.get(domain)
+    model = pipeline.aspect_model(domain)
     if model is None:
         return {"n": len(rows), "error": f"no aspect model for domain {domain!r} in the manifest"}
     predicted = model.document_aspects(np.stack([analyses[i].embedding for i in rows]))
@@ -338,24 +355,33 @@ def _tfidf_aspects(
     return out
 
 
-def cues_report(pipeline: Pipeline, rows: list[Example], unaccented: bool) -> dict[str, Any]:
+def cues_report(
+    pipeline: Pipeline,
+    rows: list[Example],
+    unaccented: bool,
+    analyses: list[Analysis] | None = None,
+) -> dict[str, Any]:
     """Severity and churn-risk figures on rows labelled with them.
 
-    The cues are rules, not learned, so every labelled row is scored and there is
-    no TF-IDF baseline (it would need a training split of a hand-written sample).
+    On a hand-written sample every labelled row is scored and there is no TF-IDF
+    baseline (it would need a training split of the sample).
     """
     texts = [strip_diacritics(e.text) if unaccented else e.text for e in rows]
-    analyses = _analyze(pipeline, texts, "cues")
+    if analyses is None:
+        analyses = _analyze(pipeline, texts, "cues")
     report: dict[str, Any] = {"n": len(rows)}
     graded = [(e.severity, a.severity) for e, a in zip(rows, analyses, strict=True) if e.severity]
     if graded:
         truth, predicted = [t for t, _ in graded], [p for _, p in graded]
         labels = [s for s in SEVERITIES if s in set(truth) | set(predicted)]
         majority = Counter(truth).most_common(1)[0][0]
+        rank = {s: i for i, s in enumerate(SEVERITIES)}
+        near = [abs(rank[t] - rank[p]) <= 1 for t, p in zip(truth, predicted, strict=True)]
         report["severity"] = {
             "n": len(graded),
             "accuracy": round(float(accuracy_score(truth, predicted)), 4),
             "macro_f1": round(float(f1_score(truth, predicted, average="macro")), 4),
+            "adjacent": round(float(np.mean(near)), 4),
             "confusion": {
                 "labels": labels,
                 "matrix": confusion_matrix(truth, predicted, labels=labels).tolist(),
@@ -380,6 +406,40 @@ def cues_report(pipeline: Pipeline, rows: list[Example], unaccented: bool) -> di
             "f1": round(float(f1_score(truth_b, predicted_b, zero_division=0)), 4),
         }
     return report
+
+
+def labels_report(pipeline: Pipeline, corpus: Corpus) -> dict[str, Any]:
+    """Our labels' fixed test split, per language and overall, as written and unaccented.
+
+    Complaint and category with their TF-IDF baselines (trained on the labelled train
+    split), churn risk and severity from the trained heads.
+    """
+    out: dict[str, Any] = {"lang": sorted({e.lang for e in corpus.test})}
+    for lang in ("vi", "en"):
+        rows = [e for e in corpus.test if e.lang == lang]
+        train = [e for e in corpus.train if e.lang == lang]
+        if not rows:
+            continue
+        part = Corpus(f"{corpus.name}/{lang}", train, rows)
+        for form, unaccented in (("as_written", False), ("no_diacritics", True)):
+            if unaccented and lang != "vi":
+                continue
+            report = evaluate_corpus(pipeline, part, rows, unaccented=unaccented)
+            texts = [strip_diacritics(e.text) if unaccented else e.text for e in rows]
+            analyses = _analyze(pipeline, texts, f"{part.name} {form} heads")
+            report.update(
+                {
+                    k: v
+                    for k, v in cues_report(pipeline, rows, unaccented, analyses).items()
+                    if k != "n"
+                }
+            )
+            if "category" in report:
+                report["category"]["min_class_f1"] = min(
+                    report["category"]["per_class_f1"].values()
+                )
+            out[f"{lang}/{form}"] = report
+    return out
 
 
 def _task(
@@ -418,6 +478,11 @@ def evaluate(
     corpora = discover(data)
     sets: dict[str, Any] = {}
     for corpus in corpora:
+        if corpus.name == "written":
+            continue  # our written examples only train: they are never what we measure on
+        if corpus.test:
+            sets[corpus.name] = labels_report(pipeline, corpus)
+            continue
         cue_rows = [e for e in corpus.train + corpus.dev if e.severity or e.churn_risk is not None]
         if cue_rows:
             # Hand-written samples: too small to split, and the cues learn nothing from them.
@@ -449,7 +514,7 @@ def evaluate(
         },
         "seed": SEED,
         "sets": sets,
-        "targets": _targets(sets),
+        "targets": _targets(sets) + _quality_targets(sets),
         "not_measured": [
             "clause spans of aspects: the sources label aspects per document, not per span",
         ],
@@ -457,7 +522,7 @@ def evaluate(
 
 
 def _targets(sets: dict[str, Any]) -> list[dict[str, Any]]:
-    rows = []
+    rows = _label_targets(sets)
     for (set_name, task, metric), (threshold, published) in TARGETS.items():
         figure = sets.get(set_name, {}).get("as_written", {}).get(task, {}).get(metric)
         if figure is not None:
@@ -485,7 +550,7 @@ def _targets(sets: dict[str, Any]) -> list[dict[str, Any]]:
             if "points_over_tfidf" in figures:
                 rows.append(
                     {
-                        "target": f"{set_name} {domain} aspects >= 5 points over TF-IDF",
+                        "target": f"{set_name} {domain} aspects >= 3 points over TF-IDF",
                         "figure": figures["points_over_tfidf"],
                         "met": figures["points_over_tfidf"] >= POINTS_OVER_TFIDF,
                         "published": "",
@@ -506,9 +571,72 @@ def _targets(sets: dict[str, Any]) -> list[dict[str, Any]]:
                 points = written[task]["points_over_tfidf"]
                 rows.append(
                     {
-                        "target": f"{set_name} {task} >= 5 points over TF-IDF",
+                        "target": f"{set_name} {task} >= 3 points over TF-IDF",
                         "figure": points,
                         "met": points >= POINTS_OVER_TFIDF,
+                        "published": "",
+                    }
+                )
+    return rows
+
+
+def _label_targets(sets: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    for set_name, report in sets.items():
+        for lang in ("vi", "en"):
+            figures = report.get(f"{lang}/as_written")
+            if not isinstance(figures, dict):
+                continue
+            for (task, metric), threshold in LABEL_TARGETS.items():
+                figure = figures.get(task, {}).get(metric)
+                if figure is not None:
+                    rows.append(
+                        {
+                            "target": f"{set_name} test/{lang} {task} {metric} >= {threshold}",
+                            "figure": figure,
+                            "met": figure >= threshold,
+                            "published": "",
+                        }
+                    )
+    return rows
+
+
+def _quality_targets(sets: dict[str, Any]) -> list[dict[str, Any]]:
+    """Star MAE, calibration and the cost of missing diacritics (issue targets)."""
+    rows = []
+    for set_name, report in sets.items():
+        written = report.get("as_written", {})
+        if set_name in STAR_MAE_TARGETS and "csat" in written:
+            mae, limit = written["csat"]["mae"], STAR_MAE_TARGETS[set_name]
+            rows.append(
+                {
+                    "target": f"{set_name} star MAE <= {limit}",
+                    "figure": mae,
+                    "met": mae <= limit,
+                    "published": "",
+                }
+            )
+        for task in ("sentiment", "complaint"):
+            if task not in written:
+                continue
+            ece = written[task]["ece"]
+            rows.append(
+                {
+                    "target": f"{set_name} {task} ECE <= {ECE_TARGET}",
+                    "figure": ece,
+                    "met": ece <= ECE_TARGET,
+                    "published": "",
+                }
+            )
+            stripped = report.get("no_diacritics", {}).get(task)
+            if stripped:
+                gap = round(written[task]["macro_f1"] - stripped["macro_f1"], 4)
+                rows.append(
+                    {
+                        "target": f"{set_name} {task} without diacritics within "
+                        f"{UNACCENTED_GAP} of as written",
+                        "figure": gap,
+                        "met": gap <= UNACCENTED_GAP,
                         "published": "",
                     }
                 )
@@ -537,6 +665,7 @@ def markdown(report: dict[str, Any]) -> str:
         )
     if not all(t["met"] for t in report["targets"]):
         lines += ["", WHY_MISSED.replace("\n", " ").strip()]
+    lines += _labels_markdown(report["sets"])
     lines += [
         "",
         "## Classification (dev splits)",
@@ -615,6 +744,45 @@ def markdown(report: dict[str, Any]) -> str:
     lines += ["", "Per-class F1 and confusion matrices are in report.json.", "", "Not measured:"]
     lines += [f"- {item}" for item in report["not_measured"]]
     return "\n".join(lines) + "\n"
+
+
+def _labels_markdown(sets: dict[str, Any]) -> list[str]:
+    """Our labelled test split: one row per language and form, then per-class category F1."""
+    lines: list[str] = []
+    for name, s in sets.items():
+        forms = [k for k in s if "/" in k]
+        if not forms:
+            continue
+        lines += [
+            "",
+            f"## Complaints, categories, churn and severity (`{name}`: our labels, fixed test "
+            "split, never tuned on)",
+            "",
+            "| language/text | n | complaint F1 (TF-IDF) | category accuracy | category macro-F1 "
+            "(TF-IDF) | lowest class F1 | severity macro-F1 | severity exact-or-adjacent | "
+            "churn precision | churn recall |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for form in forms:
+            r = s[form]
+            c, k = r.get("complaint", {}), r.get("category", {})
+            sev, churn = r.get("severity", {}), r.get("churn_risk", {})
+            lines.append(
+                f"| {form} | {r['n']} | {c.get('macro_f1', '')} "
+                f"({c.get('baselines', {}).get('tfidf_macro_f1', '')}) | "
+                f"{k.get('accuracy', '')} | {k.get('macro_f1', '')} "
+                f"({k.get('baselines', {}).get('tfidf_macro_f1', '')}) | "
+                f"{k.get('min_class_f1', '')} | {sev.get('macro_f1', '')} | "
+                f"{sev.get('adjacent', '')} | {churn.get('precision', '')} | "
+                f"{churn.get('recall', '')} |"
+            )
+        lines += ["", "Category F1 per class (as written):", ""]
+        for form in (f for f in forms if f.endswith("as_written")):
+            per_class = s[form].get("category", {}).get("per_class_f1", {})
+            lines.append(
+                f"- {form}: " + ", ".join(f"{c} {f:.2f}" for c, f in sorted(per_class.items()))
+            )
+    return lines
 
 
 def write_report(report: dict[str, Any], out: Path) -> None:

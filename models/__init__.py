@@ -2,7 +2,7 @@
 
 ``manifest.json`` names the encoder the heads were trained on and, per head,
 its file, version, classes, model card and held-out metrics. It is written by
-``python -m nlp.training``; never edit it by hand.
+``python -m nlp.training.heads``; never edit it by hand.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ def load_manifest(models_dir: Path | None = None) -> dict[str, Any]:
     if not path.is_file():
         raise ModelsNotFoundError(
             f"no {MANIFEST} in {path.parent}; train heads with "
-            "`python -m nlp.training --data models/data/seed.jsonl --out DIR`"
+            "`python -m nlp.training.heads --data models/data/seed.jsonl --out DIR`"
         )
     manifest: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     return manifest

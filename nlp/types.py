@@ -86,3 +86,7 @@ class Analysis:
     model_versions: dict[str, str] = field(default_factory=dict)
     aspects: tuple[AspectSentiment, ...] = ()
     """Empty unless the pipeline was given an aspect domain."""
+    category_scores: dict[str, float] = field(default_factory=dict)
+    """A complaint's category and any secondary ones (probability 0.25 or more), by score."""
+    churn_score: float = 0.0
+    """The churn head's probability (1.0 / 0.0 from the cues where no head is trained)."""

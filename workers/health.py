@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any, Protocol
 
-from nlp.encoder import Encoder, encoder_info
+from nlp.encoders.registry import Encoder, encoder_info
 
 
 class _Loaded(Protocol):

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from langnghe.config import Settings
-from nlp.encoder import encoder_options, load_encoder
+from nlp.encoders.registry import encoder_options, load_encoder
 from nlp.pipeline import Pipeline
 from store.db import Database
 from workers.health import write_health

@@ -1,6 +1,6 @@
 """Topic modelling glue: refit a tenant's topics, assign new items, raise emerging topics.
 
-The fit itself is pure (nlp.topics); here it is fed from the store and its
+The fit itself is pure (nlp.topics.model); here it is fed from the store and its
 result written back: stable ids by centroid matching, one transaction for the
 topics and the assignments, and ``topic.emerging`` events through the outbox.
 """
@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from langnghe.config import Settings
-from nlp import topics as topic_model
+from nlp.topics import model as topic_model
 from store import events as events_store
 from store import topic_reports
 from store import topics as topics_store

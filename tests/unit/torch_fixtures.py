@@ -1,6 +1,6 @@
 """A tiny random BERT and an XLM-R style tokenizer, written with ``save_pretrained``.
 
-Built from our own tokenizer builder (nlp.e5_tokenizer) over a small vocabulary,
+Built from our own tokenizer builder (nlp.encoders.e5_tokenizer) over a small vocabulary,
 so the loading code the service uses runs unchanged on a model of a few kB.
 """
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nlp.e5_format import E5Vocab
+from nlp.encoders.e5_format import E5Vocab
 
 WORDS = (
     "query : giao hàng chậm quá shop ơi delivery was late great product love it "
@@ -51,7 +51,7 @@ def write_tiny_model(folder: Path, max_positions: int = 64, meta: bool = True) -
     import torch
     from transformers import BertConfig, BertModel
 
-    from nlp.e5_tokenizer import save_tokenizer
+    from nlp.encoders.e5_tokenizer import save_tokenizer
 
     vocab = tiny_vocab()
     folder.mkdir(parents=True, exist_ok=True)

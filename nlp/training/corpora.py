@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -66,15 +66,18 @@ class Example:
     aspects: tuple[tuple[str, str], ...] = ()
     severity: str | None = None
     churn_risk: bool | None = None
+    secondary: tuple[str, ...] = ()
+    """Other complaint categories the text also reports (our labels only)."""
 
 
 @dataclass(frozen=True)
 class Corpus:
-    """One labelled set, split into train and dev."""
+    """One labelled set, split into train and dev (and a test split nothing is tuned on)."""
 
     name: str
     train: list[Example]
     dev: list[Example]
+    test: list[Example] = field(default_factory=list)
 
 
 def _category(set_name: str, row: dict[str, Any]) -> str | None:
@@ -133,6 +136,7 @@ def to_example(set_name: str, row: dict[str, Any]) -> Example:
         aspects=tuple((str(a["aspect"]), str(a["polarity"])) for a in row.get("aspects") or []),
         severity=row["severity"] if row.get("severity") in SEVERITIES else None,
         churn_risk=row["churn_risk"] if isinstance(row.get("churn_risk"), bool) else None,
+        secondary=tuple(c for c in row.get("secondary") or () if c in COMPLAINT_CATEGORIES),
     )
 
 
@@ -152,8 +156,63 @@ def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
 
 
 def in_dev_split(example_id: str) -> bool:
-    """Deterministic 20% dev split by hashed id, for sets that ship without one."""
+    """Deterministic 20% dev split by hashed id, for sets that ship without one.
+
+    The same rows are the test split of our own labels (``*.labels.jsonl``), so a
+    labelled test row is never a training row of its source set either.
+    """
     return hashlib.sha1(example_id.encode()).digest()[0] % 5 == 0
+
+
+def _in_label_dev(example_id: str) -> bool:
+    """15% of the non-test labelled rows, for tuning (salted: independent of the test split)."""
+    return hashlib.sha1(b"labels-dev:" + example_id.encode()).digest()[0] % 20 < 3
+
+
+LABELS_SUFFIX = ".labels.jsonl"
+
+
+def load_labels(path: Path, texts: dict[tuple[str, str], dict[str, Any]]) -> Corpus:
+    """Our labels (ids, no texts) joined to their source rows; a fixed 20% test split.
+
+    ``texts`` maps (set, id) to the source row. Each label row names its ``set`` and
+    ``id``; rows marked ``skip`` (unintelligible text) are left out. Test rows are those
+    of :func:`in_dev_split`; 15% of the others tune.
+    """
+    name = path.name[: -len(LABELS_SUFFIX)]
+    rows = []
+    for number, label in enumerate(read_label_rows(path), start=1):
+        if label.get("skip"):
+            continue
+        key = (str(label.get("set")), str(label.get("id")))
+        source = texts.get(key)
+        if source is None:
+            raise ValueError(
+                f"{path}:{number}: no row {key[1]!r} in set {key[0]!r}; pass the folder of "
+                "the public sets with --data (e.g. ../shared/datasets)"
+            )
+        example = to_example(name, {**label, "text": source["text"]})
+        rows.append(replace(example, channel=str(source.get("channel") or "review")))
+    test = [e for e in rows if in_dev_split(e.id)]
+    rest = [e for e in rows if not in_dev_split(e.id)]
+    return Corpus(
+        name,
+        [e for e in rest if not _in_label_dev(e.id)],
+        [e for e in rest if _in_label_dev(e.id)],
+        test,
+    )
+
+
+def read_label_rows(path: Path) -> Iterator[dict[str, Any]]:
+    """The JSON objects of a labels file (rows carry ``set`` and ``id``, no text)."""
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            row = json.loads(line)
+            if not isinstance(row, dict) or not row.get("set") or not row.get("id"):
+                raise ValueError(f"{path}:{number}: each label row needs 'set' and 'id'")
+            yield row
 
 
 def load_corpus(name: str, train: Path, dev: Path | None = None) -> Corpus:
@@ -169,9 +228,18 @@ def load_corpus(name: str, train: Path, dev: Path | None = None) -> Corpus:
 
 
 def discover(paths: Iterable[Path]) -> list[Corpus]:
-    """Corpora from files (one set each) and directories (one set per sub-folder)."""
+    """Corpora from files (one set each) and directories (one set per sub-folder).
+
+    A ``NAME.labels.jsonl`` file holds labels without texts (our own labelling of public
+    rows, see models/data/LABELLING.md): its rows are joined to the sets found in the
+    directories among ``paths``.
+    """
     found = []
+    label_files = []
     for path in paths:
+        if path.is_file() and path.name.endswith(LABELS_SUFFIX):
+            label_files.append(path)
+            continue
         if path.is_file():
             found.append(load_corpus(path.stem, path))
             continue
@@ -183,4 +251,15 @@ def discover(paths: Iterable[Path]) -> list[Corpus]:
             found.append(
                 load_corpus(folder.name, folder / "train.jsonl", dev if dev.is_file() else None)
             )
+    if label_files:
+        texts = {
+            (c.name, e.id): {"text": e.text, "channel": e.channel}
+            for c in found
+            for e in (*c.train, *c.dev)
+        }
+        labelled = [load_labels(path, texts) for path in label_files]
+        # A labelled test row must not train any head through its source set either.
+        held = {e.id for c in labelled for e in c.test}
+        found = [replace(c, train=[e for e in c.train if e.id not in held]) for c in found]
+        found += labelled
     return found

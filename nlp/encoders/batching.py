@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from nlp.encoder import Embeddings
+from nlp.encoders.registry import Embeddings
 
 IdArray = npt.NDArray[np.int64]
 

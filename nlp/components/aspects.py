@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from nlp.encoder import Embeddings, Encoder
+from nlp.components.base import Context, Doc
+from nlp.encoders.registry import Embeddings, Encoder
 from nlp.types import AspectSentiment, Span
 
 STATES = ("absent", "negative", "neutral", "positive")
@@ -141,4 +142,35 @@ class AspectModel:
                 aspects=tuple(str(a) for a in data["aspects"]),
                 weights=data["weights"].astype(np.float32),
                 bias=data["bias"].astype(np.float32),
+            )
+
+
+class AspectsStep:
+    """Component ``aspects``: aspect polarities with spans, when an aspect domain is set."""
+
+    name = "aspects"
+
+    def __init__(self, context: Context) -> None:
+        entries = context.manifest.get("aspects", {})
+        self.domain = context.aspect_domain
+        self.encoder = context.encoder
+        self.model: AspectModel | None = None
+        self.version: str | None = None
+        if self.domain is not None:
+            if self.domain not in entries:
+                raise ValueError(
+                    f"no aspect model for domain {self.domain!r}; the models directory has "
+                    f"{sorted(entries) or 'none'}"
+                )
+            self.model = AspectModel.load(context.models_root / entries[self.domain]["path"])
+            self.version = entries[self.domain]["version"]
+
+    def __call__(self, docs: list[Doc]) -> None:
+        """Set each doc's aspects (spans index the text as given, not the normalised one)."""
+        for doc in docs:
+            if self.model is None or doc.embedding is None:
+                doc.out["aspects"] = ()
+                continue
+            doc.out["aspects"] = self.model.analyze(
+                self.encoder, doc.item.text, doc.language, doc.embedding
             )

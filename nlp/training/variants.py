@@ -14,8 +14,8 @@ import re
 
 from nlp.text import strip_diacritics
 
-# Reverse teencode: the full word -> spellings people type for it. The serving pipeline
-# expands some of these back (nlp.normalize), not all: what it misses, the encoder learns.
+# Reverse teencode: the full word -> spellings people type for it. The serving pipeline expands
+# some of these back (nlp.components.normalize), not all: what it misses, the encoder learns.
 _SHORT = {
     "không": ("ko", "k", "hok", "kh", "hông", "khum"),
     "được": ("dc", "đc", "dk", "đk", "đươc"),

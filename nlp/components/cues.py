@@ -11,10 +11,17 @@ patient, both "kien") only count when typed with their marks.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+import numpy.typing as npt
+
+from nlp.components.base import Doc
 from nlp.text import strip_diacritics
 from nlp.types import Severity
+
+CUES_VERSION = "cues-2"
 
 
 def _pattern(phrases: str, keep_marks: bool = False) -> re.Pattern[str]:
@@ -78,3 +85,31 @@ def severity(cues: Cues, complaint: bool, negative_probability: float) -> Severi
     if complaint and negative_probability >= 0.8:
         return "medium"
     return "low"
+
+
+CUE_FEATURES = ("critical", "high", "churn_risk")
+
+
+def cue_features(cues: Sequence[Cues]) -> npt.NDArray[np.float32]:
+    """``(n, 3)`` 0/1 features (critical, high, churn) that the churn and severity heads read
+    beside the embedding: the phrase lists become evidence the models weigh, not the verdict."""
+    return np.array(
+        [[float(c.critical), float(c.high), float(c.churn_risk)] for c in cues], dtype=np.float32
+    ).reshape(len(cues), len(CUE_FEATURES))
+
+
+def with_cues(embeddings: npt.NDArray[np.float32], texts: Sequence[str]) -> npt.NDArray[np.float32]:
+    """The embeddings with the cue features of ``texts`` appended (what cue-aware heads read)."""
+    return np.concatenate([embeddings, cue_features([find_cues(t) for t in texts])], axis=1)
+
+
+class CuesStep:
+    """Component ``cues``: severity and churn phrases in the normalised text."""
+
+    name = "cues"
+    version = CUES_VERSION
+
+    def __call__(self, docs: list[Doc]) -> None:
+        """Set each doc's cues."""
+        for doc in docs:
+            doc.cues = find_cues(doc.text.text if doc.text is not None else doc.item.text)

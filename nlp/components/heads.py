@@ -64,3 +64,53 @@ class LinearHead:
                 weights=data["weights"].astype(np.float32),
                 bias=data["bias"].astype(np.float32),
             )
+
+
+@dataclass(frozen=True)
+class OrdinalHead(LinearHead):
+    """Ordered classes from cumulative binary models (Frank and Hall): P(y > k) per threshold.
+
+    ``weights`` has one row per threshold (``len(classes) - 1``); the class probabilities are
+    the differences of the monotone cumulative ones, so a severity head never puts "low"
+    and "critical" above "medium" the way a flat softmax may.
+    """
+
+    def predict_proba(self, embeddings: Matrix) -> Matrix:
+        """``(n, len(classes))`` probabilities from the cumulative ones."""
+        above = 1.0 / (1.0 + np.exp(-(embeddings @ self.weights.T + self.bias)))
+        above = np.minimum.accumulate(above, axis=1)  # P(y > k) can only fall with k
+        ones = np.ones((len(embeddings), 1), dtype=above.dtype)
+        zeros = np.zeros_like(ones)
+        cumulative = np.concatenate([ones, above, zeros], axis=1)
+        return (cumulative[:, :-1] - cumulative[:, 1:]).astype(np.float32)
+
+    def scaled(self, factor: float) -> OrdinalHead:
+        """The head with its logits multiplied by ``factor``."""
+        return OrdinalHead(
+            self.classes,
+            (self.weights * factor).astype(np.float32),
+            (self.bias * factor).astype(np.float32),
+        )
+
+    def save(self, path: Path) -> None:
+        """Write the head to ``path`` (``.npz``, marked ordinal)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(
+            path,
+            classes=np.array(self.classes),
+            weights=self.weights.astype(np.float32),
+            bias=self.bias.astype(np.float32),
+            kind=np.array("ordinal"),
+        )
+
+
+def load_head(path: Path) -> LinearHead:
+    """A head written by :meth:`LinearHead.save` or :meth:`OrdinalHead.save`."""
+    with np.load(path, allow_pickle=False) as data:
+        kind = str(data["kind"]) if "kind" in data.files else "linear"
+        head_type = OrdinalHead if kind == "ordinal" else LinearHead
+        return head_type(
+            classes=tuple(str(c) for c in data["classes"]),
+            weights=data["weights"].astype(np.float32),
+            bias=data["bias"].astype(np.float32),
+        )

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from nlp.encoder import Embeddings, Encoder, encoder_info
+from nlp.encoders.registry import Embeddings, Encoder, encoder_info
 
 
 class CachedEncoder:

@@ -14,6 +14,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from nlp.components.base import Doc
 from nlp.types import Channel, Language
 
 CUSTOMER_WEIGHT = 0.8
@@ -201,3 +202,16 @@ def normalize(text: str, channel: Channel, language: Language) -> NormalizedText
 
 def _single(text: str) -> NormalizedText:
     return NormalizedText(text=text, segments=(Segment(text, 1.0),))
+
+
+class NormalizeStep:
+    """Component ``normalize``: the channel's normalisation, in the item's language."""
+
+    name = "normalize"
+    version = None
+
+    def __call__(self, docs: list[Doc]) -> None:
+        """Set each doc's normalised text."""
+        for doc in docs:
+            doc.text = normalize(doc.item.text, doc.item.channel, doc.language)
+            doc.out["normalized_text"] = doc.text.text

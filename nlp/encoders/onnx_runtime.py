@@ -4,7 +4,7 @@
 ``<model>/onnx/model.onnx`` (the network plus masked mean pooling) and
 ``model.int8.onnx``, its matmul weights quantised to int8 per output channel
 (activations quantised on the fly). Serving needs only ``onnxruntime`` and
-``tokenizers``, not torch. Batching and pooling are those of :mod:`nlp.batching`.
+``tokenizers``, not torch. Batching and pooling are those of :mod:`nlp.encoders.batching`.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from nlp.batching import IdArray, WindowedEncoder
-from nlp.onnx_paths import FP32_FILE, INT8_FILE, ONNX_DIR
+from nlp.encoders.batching import IdArray, WindowedEncoder
+from nlp.encoders.onnx_paths import FP32_FILE, INT8_FILE, ONNX_DIR
 
 
 def export_onnx(model_dir: Path, int8: bool = True, force: bool = False) -> Path:

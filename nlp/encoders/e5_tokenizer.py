@@ -26,7 +26,7 @@ import struct
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from nlp.e5_format import E5Vocab
+from nlp.encoders.e5_format import E5Vocab
 
 # darts-clone double-array unit layout (what SentencePiece and tokenizers read).
 _HAS_LEAF = 1 << 8

@@ -12,11 +12,15 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from typing import get_args
 
 from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
+from nlp.components.base import Doc
 from nlp.text import strip_diacritics, words
 from nlp.types import Language
+
+_KNOWN: tuple[str, ...] = get_args(Language)
 
 # Letters only Vietnamese uses among the languages we meet; é, à, ô and the like are
 # left out because French and Portuguese share them.
@@ -83,3 +87,17 @@ def detect_language(text: str) -> Language:
         return "vi"
     language, _ = _identifier().classify(text)
     return language if language in _SUPPORTED else "other"  # type: ignore[return-value]
+
+
+class LanguageStep:
+    """Component ``language``: the hint when it names a known language, else detection."""
+
+    name = "language"
+    version = None
+
+    def __call__(self, docs: list[Doc]) -> None:
+        """Set each doc's language."""
+        for doc in docs:
+            hint = doc.item.language_hint
+            doc.language = hint if hint in _KNOWN else detect_language(doc.item.text)  # type: ignore[assignment]
+            doc.out["language"] = doc.language

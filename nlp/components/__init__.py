@@ -1,0 +1,1 @@
+"""The analysis pipeline's components: each reads and writes one document."""

@@ -1,0 +1,31 @@
+"""Component ``sentiment``: negative / neutral / positive with its probability."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nlp.components.base import Context, Doc, stacked
+
+
+class SentimentStep:
+    """The sentiment head over the embedding."""
+
+    name = "sentiment"
+
+    def __init__(self, context: Context) -> None:
+        head = context.head("sentiment")
+        if head is None:
+            raise ValueError("the models directory has no sentiment head")
+        self.head = head
+        self.version = context.head_entry("sentiment")["version"]
+
+    def __call__(self, docs: list[Doc]) -> None:
+        """Set sentiment, its score and probabilities."""
+        probs = self.head.predict_proba(stacked(docs))
+        for doc, row in zip(docs, probs, strict=True):
+            doc.probs["sentiment"] = row
+            doc.out["sentiment"] = self.head.classes[int(np.argmax(row))]
+            doc.out["sentiment_score"] = float(np.max(row))
+            doc.out["sentiment_probs"] = {
+                c: float(p) for c, p in zip(self.head.classes, row, strict=True)
+            }

@@ -1,0 +1,1 @@
+"""Topic modelling over stored embeddings (BERTopic), keywords and labels."""

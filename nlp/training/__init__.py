@@ -1,0 +1,1 @@
+"""Training: labelled corpora, the frozen-encoder heads, fine-tuning and its data variants."""
