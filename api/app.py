@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import logging
-import time
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
+from starlette.types import Scope
 
 from api.dashboard import inbox
 from api.dashboard.router import ShellAuth
 from api.dashboard.router import router as dashboard_router
-from api.errors import error_response, install_error_handlers
+from api.errors import install_error_handlers
 from api.metrics import build_registry
+from api.middleware import BodyLimit, RequestContext
 from api.routes import (
     complaints,
     deliveries,
@@ -27,11 +26,19 @@ from api.routes import (
 )
 from langnghe import __version__
 from langnghe.config import Settings
-from langnghe.logs import request_id_var
 from store.db import Database
 from workers.celery_app import create_celery
 
-log = logging.getLogger("langnghe.api")
+
+def body_limit(scope: Scope, settings: Settings) -> int:
+    """The body limit of a request: feedback batches may be large, everything else is small.
+
+    Bodies other than feedback are parsed by FastAPI on the event loop, so a small limit
+    also bounds the time one request can hold it.
+    """
+    if scope.get("method") == "POST" and scope.get("path") == "/v1/feedback":
+        return settings.max_request_bytes
+    return min(settings.max_request_bytes, settings.max_other_request_bytes)
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -60,34 +67,10 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.metrics = build_registry(db)
     install_error_handlers(app)
 
-    @app.middleware("http")
-    async def request_context(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
-        token = request_id_var.set(request_id[:100])
-        started = time.perf_counter()
-        try:
-            length = request.headers.get("content-length")
-            if length and length.isdigit() and int(length) > settings.max_request_bytes:
-                response: Response = error_response(
-                    413, "request_too_large", "The request body is too large."
-                )
-            else:
-                response = await call_next(request)
-            response.headers["X-Request-Id"] = request_id[:100]
-            log.info(
-                "request",
-                extra={
-                    "method": request.method,
-                    "path": request.url.path,
-                    "status": response.status_code,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                },
-            )
-            return response
-        finally:
-            request_id_var.reset(token)
+    # Added last, runs first: the request id wraps everything, the body limit comes before
+    # any route (and so before authentication) reads a byte.
+    app.add_middleware(BodyLimit, limit_for=lambda scope: body_limit(scope, settings))
+    app.add_middleware(RequestContext)
 
     for router in (
         health.router,

@@ -39,6 +39,18 @@ class ApiError(Exception):
         self.headers = headers
 
 
+class BodyTooLarge(StarletteHTTPException):
+    """The request body went past its limit while it was being read.
+
+    An HTTPException, so FastAPI's body parsing lets it through unchanged and the app's
+    handler for it answers 413 ``request_too_large`` from wherever the body was read.
+    """
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(status_code=413, detail="The request body is too large.")
+        self.limit = limit
+
+
 def error_response(
     status: int, code: str, message: str, details: Any = None, headers: dict[str, str] | None = None
 ) -> JSONResponse:
@@ -72,6 +84,12 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
         return error_response(
             422, "validation_error", "The request is not valid.", _validation_details(exc)
+        )
+
+    @app.exception_handler(BodyTooLarge)
+    async def _too_large(_: Request, exc: BodyTooLarge) -> JSONResponse:
+        return error_response(
+            413, "request_too_large", "The request body is too large.", {"limit_bytes": exc.limit}
         )
 
     @app.exception_handler(StarletteHTTPException)
