@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 from starlette.types import Scope
 
 from api.dashboard import inbox
 from api.dashboard.router import ShellAuth
 from api.dashboard.router import router as dashboard_router
-from api.errors import install_error_handlers
+from api.errors import ErrorBody, install_error_handlers
 from api.metrics import build_registry
-from api.middleware import BodyLimit, RequestContext
+from api.middleware import BodyLimit, RequestContext, SecurityHeaders
 from api.routes import (
     complaints,
     deliveries,
@@ -24,6 +26,7 @@ from api.routes import (
     topics,
     webhooks,
 )
+from api.schemas import FeedbackBatchIn, FeedbackIn
 from langnghe import __version__
 from langnghe.config import Settings
 from store.db import Database
@@ -39,6 +42,40 @@ def body_limit(scope: Scope, settings: Settings) -> int:
     if scope.get("method") == "POST" and scope.get("path") == "/v1/feedback":
         return settings.max_request_bytes
     return min(settings.max_request_bytes, settings.max_other_request_bytes)
+
+
+def complete_openapi(app: FastAPI) -> None:
+    """Publish a schema whose every reference resolves and every 401 is documented.
+
+    ``POST /v1/feedback`` reads its body itself (one item or a batch, parsed off the event
+    loop), so FastAPI does not add those models to the components: they are added here,
+    with the error shape that the 401s (and every other error) point to.
+    """
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        for model in (FeedbackIn, FeedbackBatchIn, ErrorBody):
+            model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            for name, definition in model_schema.pop("$defs", {}).items():
+                components.setdefault(name, definition)
+            components.setdefault(model.__name__, model_schema)
+        unauthorised = {
+            "description": "Missing or invalid API key",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+        }
+        for path_item in schema["paths"].values():
+            for operation in path_item.values():
+                if operation.get("security"):
+                    operation.setdefault("responses", {}).setdefault("401", unauthorised)
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -70,6 +107,7 @@ def create_app(settings: Settings) -> FastAPI:
     # Added last, runs first: the request id wraps everything, the body limit comes before
     # any route (and so before authentication) reads a byte.
     app.add_middleware(BodyLimit, limit_for=lambda scope: body_limit(scope, settings))
+    app.add_middleware(SecurityHeaders)
     app.add_middleware(RequestContext)
 
     for router in (
@@ -87,4 +125,5 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(signals.router)
     # The inbox and signals pages, behind the shell's login, session and CSRF check.
     app.include_router(inbox.build_router(ShellAuth()))
+    complete_openapi(app)
     return app

@@ -12,6 +12,7 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
 from nlp.types import CHANNELS
+from workers.ssrf import mask_credentials
 
 Channel = Literal["review", "email", "social", "call_transcript", "survey"]
 assert set(Channel.__args__) == set(CHANNELS)  # type: ignore[attr-defined]
@@ -221,10 +222,12 @@ class WebhookIn(BaseModel):
 
 
 class WebhookOut(BaseModel):
-    """A webhook subscription (the secret is never shown again)."""
+    """A webhook subscription (the secret is never shown again, nor URL credentials)."""
 
     id: UUID
-    url: str
+    url: Annotated[str, AfterValidator(mask_credentials)] = Field(
+        description="The target; a user:password in it is shown as ***."
+    )
     event_types: list[str]
     min_priority: str | None = None
     created_at: datetime

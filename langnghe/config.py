@@ -102,6 +102,11 @@ class Settings(BaseSettings):
     pii_redaction: bool = Field(default=True, description="Redact PII before storing text.")
 
     log_level: str = "INFO"
+    metrics_enabled: bool = Field(default=True, description="Serve GET /metrics at all.")
+    metrics_token: str | None = Field(
+        default=None,
+        description="When set, GET /metrics needs 'Authorization: Bearer <token>'.",
+    )
 
     # Topics (BERTopic per tenant over the stored embeddings).
     topics_min_docs: int = Field(default=50, ge=10, description="Fewest items to fit topics on.")

@@ -16,7 +16,7 @@ from celery.utils.time import get_exponential_backoff_interval
 from store import webhooks as webhooks_store
 from store.db import Database
 from store.webhooks import DueDelivery
-from workers.ssrf import TargetGuard, UnsafeTarget
+from workers.ssrf import TargetGuard, UnsafeTarget, mask_credentials
 from workers.webhook_http import Attempt, delivery_client
 
 log = logging.getLogger(__name__)
@@ -106,7 +106,9 @@ def send_one(
                 if read > MAX_REPLY_BYTES:
                     break  # closing an unfinished reply drops the connection
     except httpx.HTTPError as exc:
-        return None, f"{type(exc).__name__}: {exc}"
+        # The error is logged and shown in the delivery log: never with URL credentials.
+        message = str(exc).replace(delivery.url, mask_credentials(delivery.url))
+        return None, f"{type(exc).__name__}: {message}"
     if 200 <= response.status_code < 300:
         return response.status_code, None
     return response.status_code, f"HTTP {response.status_code}"

@@ -17,6 +17,7 @@ import httpx
 import psutil
 import pytest
 
+from store import webhooks as webhooks_store
 from store.db import Database
 from tests.conftest import TenantKey, make_tenant
 from tests.e2e.receiver import WebhookReceiver
@@ -37,7 +38,8 @@ def other_tenant(db: Database) -> TenantKey:
     return make_tenant(db)
 
 
-def _read_request(conn: socket.socket) -> None:
+def _read_request(conn: socket.socket) -> bytes:
+    """Read one request; return its head (request line and headers)."""
     data = b""
     while b"\r\n\r\n" not in data:
         data += conn.recv(65536)
@@ -49,10 +51,13 @@ def _read_request(conn: socket.socket) -> None:
     )
     while len(body) < length:
         body += conn.recv(65536)
+    return head
 
 
 @contextmanager
-def _raw_server(answer: Callable[[socket.socket], None]) -> Iterator[str]:
+def _raw_server(
+    answer: Callable[[socket.socket], None], seen_heads: list[bytes] | None = None
+) -> Iterator[str]:
     """A server that reads each request, then lets ``answer`` misbehave on the socket."""
     listener = socket.create_server(("127.0.0.1", 0))
     stop = threading.Event()
@@ -60,7 +65,9 @@ def _raw_server(answer: Callable[[socket.socket], None]) -> Iterator[str]:
     def serve(conn: socket.socket) -> None:
         with conn:
             try:
-                _read_request(conn)
+                head = _read_request(conn)
+                if seen_heads is not None:
+                    seen_heads.append(head)
                 answer(conn)
             except OSError:
                 pass  # the client gave up on us: that is the point
@@ -187,3 +194,31 @@ def test_one_tenants_hanging_receiver_does_not_hold_up_another_tenants(
     slow_log = _deliveries(client, tenant, slow)
     # One attempt at the slow receiver; the other nine were given back untried.
     assert sorted(d["attempts"] for d in slow_log) == [0] * 9 + [1]
+
+
+def test_the_connection_goes_to_the_checked_address_with_the_original_host(
+    client: httpx.Client, db: Database, tenant: TenantKey
+) -> None:
+    # "rebind.invalid" exists only in the guard's resolver: were the connection to look the
+    # name up again (where an attacker could answer differently), it could not connect.
+    hosts: list[bytes] = []
+
+    def answer(conn: socket.socket) -> None:
+        conn.sendall(b"HTTP/1.1 204 No Content\r\n\r\n")
+
+    with _raw_server(answer, seen_heads=hosts) as url:
+        port = url.split(":")[2].split("/")[0]
+        target = f"http://rebind.invalid:{port}/hook"
+        with db.transaction() as conn:
+            hook = webhooks_store.create_subscription(conn, tenant.id, target, ["*"], SECRET)
+        _analyse(client, db, tenant, 1)
+        guard = TargetGuard(
+            allowed_networks=parse_networks("127.0.0.0/8"),
+            resolver=lambda host, _port: ["127.0.0.1"] if host == "rebind.invalid" else [],
+        )
+        deliver_due(
+            db, timeout_s=5, max_attempts=3, backoff_base_s=3600, backoff_max_s=3600, guard=guard
+        )
+    (delivery,) = _deliveries(client, tenant, hook)
+    assert delivery["status"] == "succeeded", delivery["last_error"]
+    assert any(b"\r\nhost: rebind.invalid:" in head.lower() for head in hosts)
