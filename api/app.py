@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-import logging
-import time
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from starlette.types import Scope
 
 from api.dashboard import inbox
 from api.dashboard.router import ShellAuth
 from api.dashboard.router import router as dashboard_router
-from api.errors import error_response, install_error_handlers
+from api.errors import ErrorBody, install_error_handlers
 from api.metrics import build_registry
+from api.middleware import BodyLimit, RequestContext, SecurityHeaders
 from api.routes import (
     complaints,
     deliveries,
@@ -25,13 +26,56 @@ from api.routes import (
     topics,
     webhooks,
 )
+from api.schemas import FeedbackBatchIn, FeedbackIn
 from langnghe import __version__
 from langnghe.config import Settings
-from langnghe.logs import request_id_var
 from store.db import Database
 from workers.celery_app import create_celery
 
-log = logging.getLogger("langnghe.api")
+
+def body_limit(scope: Scope, settings: Settings) -> int:
+    """The body limit of a request: feedback batches may be large, everything else is small.
+
+    Bodies other than feedback are parsed by FastAPI on the event loop, so a small limit
+    also bounds the time one request can hold it.
+    """
+    if scope.get("method") == "POST" and scope.get("path") == "/v1/feedback":
+        return settings.max_request_bytes
+    return min(settings.max_request_bytes, settings.max_other_request_bytes)
+
+
+def complete_openapi(app: FastAPI) -> None:
+    """Publish a schema whose every reference resolves and every 401 is documented.
+
+    ``POST /v1/feedback`` reads its body itself (one item or a batch, parsed off the event
+    loop), so FastAPI does not add those models to the components: they are added here,
+    with the error shape that the 401s (and every other error) point to.
+    """
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        for model in (FeedbackIn, FeedbackBatchIn, ErrorBody):
+            model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            for name, definition in model_schema.pop("$defs", {}).items():
+                components.setdefault(name, definition)
+            components.setdefault(model.__name__, model_schema)
+        unauthorised = {
+            "description": "Missing or invalid API key",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+        }
+        for path_item in schema["paths"].values():
+            for operation in path_item.values():
+                if operation.get("security"):
+                    operation.setdefault("responses", {}).setdefault("401", unauthorised)
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -60,34 +104,11 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.metrics = build_registry(db)
     install_error_handlers(app)
 
-    @app.middleware("http")
-    async def request_context(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
-        token = request_id_var.set(request_id[:100])
-        started = time.perf_counter()
-        try:
-            length = request.headers.get("content-length")
-            if length and length.isdigit() and int(length) > settings.max_request_bytes:
-                response: Response = error_response(
-                    413, "request_too_large", "The request body is too large."
-                )
-            else:
-                response = await call_next(request)
-            response.headers["X-Request-Id"] = request_id[:100]
-            log.info(
-                "request",
-                extra={
-                    "method": request.method,
-                    "path": request.url.path,
-                    "status": response.status_code,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                },
-            )
-            return response
-        finally:
-            request_id_var.reset(token)
+    # Added last, runs first: the request id wraps everything, the body limit comes before
+    # any route (and so before authentication) reads a byte.
+    app.add_middleware(BodyLimit, limit_for=lambda scope: body_limit(scope, settings))
+    app.add_middleware(SecurityHeaders)
+    app.add_middleware(RequestContext)
 
     for router in (
         health.router,
@@ -104,4 +125,5 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(signals.router)
     # The inbox and signals pages, behind the shell's login, session and CSRF check.
     app.include_router(inbox.build_router(ShellAuth()))
+    complete_openapi(app)
     return app

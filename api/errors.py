@@ -15,6 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,32 @@ class ApiError(Exception):
         self.message = message
         self.details = details
         self.headers = headers
+
+
+class BodyTooLarge(StarletteHTTPException):
+    """The request body went past its limit while it was being read.
+
+    An HTTPException, so FastAPI's body parsing lets it through unchanged and the app's
+    handler for it answers 413 ``request_too_large`` from wherever the body was read.
+    """
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(status_code=413, detail="The request body is too large.")
+        self.limit = limit
+
+
+class ErrorDetail(BaseModel):
+    """What went wrong: a stable code to act on, a message for people, and specifics."""
+
+    code: str
+    message: str
+    details: Any = None
+
+
+class ErrorBody(BaseModel):
+    """The shape of every error response."""
+
+    error: ErrorDetail
 
 
 def error_response(
@@ -72,6 +99,12 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
         return error_response(
             422, "validation_error", "The request is not valid.", _validation_details(exc)
+        )
+
+    @app.exception_handler(BodyTooLarge)
+    async def _too_large(_: Request, exc: BodyTooLarge) -> JSONResponse:
+        return error_response(
+            413, "request_too_large", "The request body is too large.", {"limit_bytes": exc.limit}
         )
 
     @app.exception_handler(StarletteHTTPException)

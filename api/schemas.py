@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import json
+import math
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 
 from nlp.types import CHANNELS
+from workers.ssrf import mask_credentials
 
 Channel = Literal["review", "email", "social", "call_transcript", "survey"]
 assert set(Channel.__args__) == set(CHANNELS)  # type: ignore[attr-defined]
@@ -26,16 +30,64 @@ def _storable(value: str) -> str:
     return value
 
 
-def _storable_json(value: Any) -> Any:
+# Bounds on what a client may store. Each value here must be safe for every later reader:
+# the reports bucket by occurred_at, the policy reads metadata numbers into real columns,
+# and every read of an item parses its metadata again.
+OCCURRED_AT_MIN = datetime(1970, 1, 1, tzinfo=UTC)
+OCCURRED_AT_FUTURE = timedelta(days=1)
+METADATA_MAX_DEPTH = 16
+METADATA_MAX_BYTES = 64 * 1024
+# Far inside Postgres real (3.4e38) and exact in a double up to 2^53 for integers.
+NUMBER_MAX = 1e15
+
+
+def _storable_json(value: Any, depth: int = 1) -> Any:
+    if depth > METADATA_MAX_DEPTH:
+        raise PydanticCustomError(
+            "metadata_too_deep",
+            "metadata may nest at most {limit} levels",
+            {"limit": METADATA_MAX_DEPTH},
+        )
     if isinstance(value, str):
         _storable(value)
+    elif isinstance(value, bool) or value is None:
+        pass
+    elif isinstance(value, int | float):
+        if not math.isfinite(value) or abs(value) > NUMBER_MAX:
+            raise PydanticCustomError(
+                "number_out_of_range",
+                "numbers must be finite and at most {limit:g} in magnitude",
+                {"limit": NUMBER_MAX},
+            )
     elif isinstance(value, dict):
         for key, item in value.items():
             _storable(key)
-            _storable_json(item)
+            _storable_json(item, depth + 1)
     elif isinstance(value, list):
         for item in value:
-            _storable_json(item)
+            _storable_json(item, depth + 1)
+    return value
+
+
+def _storable_metadata(value: dict[str, Any]) -> dict[str, Any]:
+    _storable_json(value)
+    if len(json.dumps(value, ensure_ascii=False).encode("utf-8")) > METADATA_MAX_BYTES:
+        raise PydanticCustomError(
+            "metadata_too_large",
+            "metadata is limited to {limit} bytes of JSON",
+            {"limit": METADATA_MAX_BYTES},
+        )
+    return value
+
+
+def _plausible_time(value: datetime) -> datetime:
+    # The year is checked first: converting year 1 at +14:00 to UTC would overflow.
+    if value.year < OCCURRED_AT_MIN.year or value > datetime.now(UTC) + OCCURRED_AT_FUTURE:
+        raise PydanticCustomError(
+            "date_out_of_range",
+            "occurred_at must lie between 1970-01-01 and one day from now "
+            "(placeholders such as 9999-12-31 or 0001-01-01 are refused)",
+        )
     return value
 
 
@@ -69,10 +121,12 @@ class FeedbackIn(BaseModel):
     customer_ref: StorableStr | None = Field(default=None, max_length=200)
     rating: float | None = Field(default=None, ge=1, le=5, description="Star rating, 1-5.")
     survey_score: int | None = Field(default=None, ge=0, le=10, description="NPS answer, 0-10.")
-    occurred_at: AwareDatetime | None = None
+    occurred_at: Annotated[AwareDatetime, AfterValidator(_plausible_time)] | None = None
     language: Literal["vi", "en"] | None = Field(default=None, description="Known language.")
-    metadata: Annotated[dict[str, Any], AfterValidator(_storable_json)] = Field(
-        default_factory=dict
+    metadata: Annotated[dict[str, Any], AfterValidator(_storable_metadata)] = Field(
+        default_factory=dict,
+        description=f"Any JSON object: at most {METADATA_MAX_DEPTH} levels deep, "
+        f"{METADATA_MAX_BYTES} bytes, numbers finite and at most {NUMBER_MAX:g} in magnitude.",
     )
 
 
@@ -168,10 +222,12 @@ class WebhookIn(BaseModel):
 
 
 class WebhookOut(BaseModel):
-    """A webhook subscription (the secret is never shown again)."""
+    """A webhook subscription (the secret is never shown again, nor URL credentials)."""
 
     id: UUID
-    url: str
+    url: Annotated[str, AfterValidator(mask_credentials)] = Field(
+        description="The target; a user:password in it is shown as ***."
+    )
     event_types: list[str]
     min_priority: str | None = None
     created_at: datetime

@@ -27,8 +27,15 @@ def bucket(day: date, interval: Interval) -> date:
     return day if interval == "day" else day - timedelta(days=day.weekday())
 
 
+# A trend ends tomorrow at the latest and spans at most ten years: an item stored with a
+# far-off occurred_at (a CRM placeholder) must not stretch every chart to millions of points.
+MAX_TREND_SPAN = timedelta(days=3_660)
+
+
 def buckets(first: date, last: date, interval: Interval) -> list[date]:
-    """Every bucket from ``first`` to ``last``, with no gaps."""
+    """Every bucket from ``first`` to ``last``, with no gaps, within the trend's window."""
+    last = min(last, date.today() + timedelta(days=1))
+    first = max(first, last - MAX_TREND_SPAN)
     out = []
     current, step = bucket(first, interval), timedelta(days=1 if interval == "day" else 7)
     while current <= last:

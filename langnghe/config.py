@@ -45,7 +45,12 @@ class Settings(BaseSettings):
 
     max_text_bytes: int = Field(default=100_000, description="Largest text per item (UTF-8).")
     max_batch_items: int = Field(default=1000, description="Most items in one POST.")
-    max_request_bytes: int = Field(default=64 * 1024 * 1024, description="Largest request body.")
+    max_request_bytes: int = Field(
+        default=64 * 1024 * 1024, description="Largest body of POST /v1/feedback."
+    )
+    max_other_request_bytes: int = Field(
+        default=1024 * 1024, description="Largest body of any other request (forms, settings)."
+    )
 
     analyze_batch_size: int = 32
     sweep_interval_s: float = 30.0
@@ -107,6 +112,11 @@ class Settings(BaseSettings):
     pii_redaction: bool = Field(default=True, description="Redact PII before storing text.")
 
     log_level: str = "INFO"
+    metrics_enabled: bool = Field(default=True, description="Serve GET /metrics at all.")
+    metrics_token: str | None = Field(
+        default=None,
+        description="When set, GET /metrics needs 'Authorization: Bearer <token>'.",
+    )
 
     # Topics (BERTopic per tenant over the stored embeddings).
     topics_min_docs: int = Field(default=50, ge=10, description="Fewest items to fit topics on.")

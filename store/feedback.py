@@ -237,10 +237,11 @@ def mark_failed_attempt(conn: Conn, ids: Sequence[UUID], error: str, max_attempt
 
 def stale_unfinished(
     conn: Conn, pending_grace_s: float, processing_timeout_s: float, max_attempts: int, limit: int
-) -> list[UUID]:
-    """Items that a lost message or a dead worker left behind; their clock is reset.
+) -> dict[UUID, list[UUID]]:
+    """Items that a lost message or a dead worker left behind, by tenant; their clock is reset.
 
-    Items that already used every attempt are marked failed instead of returned.
+    Items that already used every attempt are marked failed instead of returned. Grouped by
+    tenant so that a batch re-enqueued from here never mixes tenants' items.
     """
     conn.execute(
         """
@@ -262,11 +263,14 @@ def stale_unfinished(
             ORDER BY status_changed_at
             LIMIT %s
             FOR UPDATE SKIP LOCKED)
-        RETURNING id
+        RETURNING id, tenant_id
         """,
         (pending_grace_s, processing_timeout_s, limit),
     ).fetchall()
-    return [r["id"] for r in rows]
+    by_tenant: dict[UUID, list[UUID]] = {}
+    for r in rows:
+        by_tenant.setdefault(r["tenant_id"], []).append(r["id"])
+    return by_tenant
 
 
 def status_counts(conn: Conn) -> dict[str, int]:

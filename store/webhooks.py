@@ -58,6 +58,7 @@ class DueDelivery:
     """A delivery claimed for one attempt, with everything needed to send it."""
 
     id: UUID
+    subscription_id: UUID
     attempts: int
     url: str
     secret: str
@@ -70,30 +71,60 @@ class DueDelivery:
     data: dict[str, Any]
 
 
-def claim_due_deliveries(conn: Conn, limit: int, lease_s: float) -> list[DueDelivery]:
-    """Claim due deliveries; pushing next_attempt_at out by a lease keeps others off them.
+def claim_due_deliveries(
+    conn: Conn, limit: int, per_tenant: int, lease_s: float
+) -> list[DueDelivery]:
+    """Claim due deliveries, at most ``per_tenant`` of each tenant, oldest due first.
 
-    If the claiming worker dies, the lease runs out and the delivery is due again.
+    Pushing next_attempt_at out by a lease keeps other workers off them; if the claiming
+    worker dies, the lease runs out and the delivery is due again. The result is ordered
+    round-robin across tenants (each tenant's first, then each one's second...), so a
+    tenant with a slow receiver does not go ahead of everyone else's first delivery.
     """
     rows = conn.execute(
         """
         WITH due AS (
-            SELECT id FROM deliveries
+            SELECT id, tenant_id, next_attempt_at FROM deliveries
             WHERE status = 'pending' AND next_attempt_at <= now()
-            ORDER BY next_attempt_at LIMIT %s FOR UPDATE SKIP LOCKED)
+            ORDER BY next_attempt_at LIMIT %(scan)s FOR UPDATE SKIP LOCKED),
+        ranked AS (
+            SELECT id, row_number() OVER (PARTITION BY tenant_id ORDER BY next_attempt_at)
+                       AS turn,
+                   next_attempt_at
+            FROM due),
+        fair AS (
+            SELECT id, turn FROM ranked WHERE turn <= %(per_tenant)s
+            ORDER BY turn, next_attempt_at LIMIT %(limit)s)
         UPDATE deliveries d
-        SET next_attempt_at = now() + make_interval(secs => %s), attempts = d.attempts + 1
-        FROM due, webhook_subscriptions s, events e
-        WHERE d.id = due.id AND s.id = d.subscription_id AND e.id = d.event_id
-        RETURNING d.id, d.attempts, s.url, s.secret,
+        SET next_attempt_at = now() + make_interval(secs => %(lease)s),
+            attempts = d.attempts + 1
+        FROM fair, webhook_subscriptions s, events e
+        WHERE d.id = fair.id AND s.id = d.subscription_id AND e.id = d.event_id
+        RETURNING d.id, d.subscription_id, d.attempts, s.url, s.secret,
                   CASE WHEN s.previous_secret_expires_at > now() THEN s.previous_secret END
                       AS previous_secret,
                   e.id AS event_id, e.type AS event_type,
-                  e.seq AS event_seq, e.tenant_id, e.created_at, e.payload AS data
+                  e.seq AS event_seq, e.tenant_id, e.created_at, e.payload AS data,
+                  fair.turn
         """,
-        (limit, lease_s),
+        # Rows are locked from a wider scan than the claim, so that the oldest tenant's
+        # backlog alone does not fill it; the unclaimed ones are unlocked at commit.
+        {"scan": limit * 20, "per_tenant": per_tenant, "limit": limit, "lease": lease_s},
     ).fetchall()
+    rows.sort(key=lambda r: r.pop("turn"))
     return [DueDelivery(**r) for r in rows]
+
+
+def release_untried(conn: Conn, delivery_ids: Sequence[UUID], delay_s: float = 0.0) -> None:
+    """Give claimed deliveries back untried, due after ``delay_s``; no attempt is counted."""
+    conn.execute(
+        """
+        UPDATE deliveries SET next_attempt_at = now() + make_interval(secs => %s),
+               attempts = attempts - 1
+        WHERE id = ANY(%s) AND status = 'pending'
+        """,
+        (delay_s, list(delivery_ids)),
+    )
 
 
 def _log_attempt(

@@ -82,11 +82,16 @@ def db(database_url: str) -> Iterator[Database]:
     database.close()
 
 
-@pytest.fixture
-def tenant(db: Database) -> TenantKey:
+def make_tenant(db: Database) -> TenantKey:
     """A new tenant with one API key."""
     name = f"tenant-{secrets.token_hex(4)}"
     with db.transaction() as conn:
         created = tenants_store.create_tenant(conn, name)
         key = tenants_store.create_api_key(conn, created.id, "test")
     return TenantKey(created.id, name, key)
+
+
+@pytest.fixture
+def tenant(db: Database) -> TenantKey:
+    """A new tenant with one API key."""
+    return make_tenant(db)

@@ -22,24 +22,31 @@ def free_port() -> int:
 
 
 @contextmanager
+def serve_in_thread(server: uvicorn.Server) -> Iterator[None]:
+    """Run a uvicorn server in a background thread until the block ends."""
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("test server did not start")
+        time.sleep(0.05)
+    try:
+        yield
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@contextmanager
 def running_api(settings: Settings) -> Iterator[str]:
     """Serve the app with uvicorn in a background thread; yield its base URL."""
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_config=None)
     )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("test API server did not start")
-        time.sleep(0.05)
-    try:
+    with serve_in_thread(server):
         yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 def wait_until(condition: Callable[[], bool], timeout_s: float, what: str) -> None:

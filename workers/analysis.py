@@ -9,13 +9,14 @@ from typing import Protocol
 from uuid import UUID
 
 import numpy as np
+import psycopg
 
 import workers.topics
 from nlp.types import Analysis, FeedbackText
 from store import analyses as analyses_store
 from store import events as events_store
 from store import feedback as feedback_store
-from store.db import Database
+from store.db import Conn, Database
 from workers.complaints import AnalysedItem, flag_complaints
 from workers.events import aspects_json, events_for
 
@@ -57,7 +58,9 @@ def analyze_batch(db: Database, analyzer: Analyzer, ids: Sequence[UUID], max_att
     """Analyse the items and write analyses, events and status together; return how many.
 
     Safe to run twice or concurrently on the same ids: rows are locked before
-    writing and items already done are skipped, so nothing is written twice.
+    writing and items already done are skipped, so nothing is written twice. An item
+    whose write fails (a stored value no column can hold) fails alone: the batch is
+    written in a savepoint, and if that fails, again item by item, each in its own.
     """
     with db.transaction() as conn:
         claimed = feedback_store.claim_for_analysis(conn, ids)
@@ -68,34 +71,65 @@ def analyze_batch(db: Database, analyzer: Analyzer, ids: Sequence[UUID], max_att
     with db.transaction() as conn:
         writable = feedback_store.lock_unfinished(conn, list(results))
         todo = [fid for fid in results if fid in writable]
-        context = analyses_store.feedback_context(conn, todo)
-        analyses_store.upsert_analyses(
-            conn, [_row(fid, by_id[fid].tenant_id, results[fid]) for fid in todo]
-        )
-        # New items join the tenant's current topics in the same transaction.
-        workers.topics.assign_analysed(
-            conn,
-            [
-                (by_id[fid].tenant_id, fid, results[fid].language, results[fid].embedding)
-                for fid in todo
-            ],
-        )
-        per_tenant: dict[UUID, list[events_store.NewEvent]] = defaultdict(list)
-        for fid in todo:
-            per_tenant[by_id[fid].tenant_id].extend(events_for(fid, context[fid], results[fid]))
-        flagged = flag_complaints(
-            conn,
-            [AnalysedItem(fid, by_id[fid].tenant_id, context[fid], results[fid]) for fid in todo],
-        )
-        for tenant_id, tenant_events in flagged.items():
-            per_tenant[tenant_id].extend(tenant_events)
-        # A fixed lock order on tenant rows keeps concurrent workers from deadlocking.
-        for tenant_id in sorted(per_tenant):
-            events_store.append_events(conn, tenant_id, per_tenant[tenant_id])
-        feedback_store.mark_done(conn, todo, [results[fid].language for fid in todo])
+        written: list[UUID] = []
+        try:
+            with conn.transaction():
+                _write(conn, todo, by_id, results)
+            written = todo
+        except psycopg.OperationalError:
+            raise  # the connection is gone: nothing can be written, the sweep retries
+        except Exception:
+            log.warning("writing the batch failed; writing its items one by one", exc_info=True)
+            for fid in todo:
+                try:
+                    with conn.transaction():
+                        _write(conn, [fid], by_id, results)
+                    written.append(fid)
+                except psycopg.OperationalError:
+                    raise
+                except Exception as exc:
+                    log.exception("writing an analysis failed", extra={"feedback_id": str(fid)})
+                    # Alone in its savepoint, the item failed on its own values: a retry
+                    # would fail the same way, so it is failed now (attempts limit 0).
+                    reason = f"storing the analysis failed: {type(exc).__name__}: {exc}"
+                    feedback_store.mark_failed_attempt(conn, [fid], reason, max_attempts=0)
         for fid, error in failures.items():
             feedback_store.mark_failed_attempt(conn, [fid], error, max_attempts)
-    return len(todo)
+    return len(written)
+
+
+def _write(
+    conn: Conn,
+    todo: Sequence[UUID],
+    by_id: dict[UUID, feedback_store.ClaimedItem],
+    results: dict[UUID, Analysis],
+) -> None:
+    """Write the analyses of ``todo``, their topics, complaints and events, and mark them done."""
+    context = analyses_store.feedback_context(conn, todo)
+    analyses_store.upsert_analyses(
+        conn, [_row(fid, by_id[fid].tenant_id, results[fid]) for fid in todo]
+    )
+    # New items join the tenant's current topics in the same transaction.
+    workers.topics.assign_analysed(
+        conn,
+        [
+            (by_id[fid].tenant_id, fid, results[fid].language, results[fid].embedding)
+            for fid in todo
+        ],
+    )
+    per_tenant: dict[UUID, list[events_store.NewEvent]] = defaultdict(list)
+    for fid in todo:
+        per_tenant[by_id[fid].tenant_id].extend(events_for(fid, context[fid], results[fid]))
+    flagged = flag_complaints(
+        conn,
+        [AnalysedItem(fid, by_id[fid].tenant_id, context[fid], results[fid]) for fid in todo],
+    )
+    for tenant_id, tenant_events in flagged.items():
+        per_tenant[tenant_id].extend(tenant_events)
+    # A fixed lock order on tenant rows keeps concurrent workers from deadlocking.
+    for tenant_id in sorted(per_tenant):
+        events_store.append_events(conn, tenant_id, per_tenant[tenant_id])
+    feedback_store.mark_done(conn, todo, [results[fid].language for fid in todo])
 
 
 def _row(feedback_id: UUID, tenant_id: UUID, a: Analysis) -> analyses_store.AnalysisRow:

@@ -8,6 +8,7 @@ import json
 import logging
 import time
 from typing import Any
+from uuid import UUID
 
 import httpx
 from celery.utils.time import get_exponential_backoff_interval
@@ -15,7 +16,8 @@ from celery.utils.time import get_exponential_backoff_interval
 from store import webhooks as webhooks_store
 from store.db import Database
 from store.webhooks import DueDelivery
-from workers.ssrf import TargetGuard, UnsafeTarget
+from workers.ssrf import TargetGuard, UnsafeTarget, mask_credentials
+from workers.webhook_http import Attempt, delivery_client
 
 log = logging.getLogger(__name__)
 
@@ -65,17 +67,26 @@ def retry_delay_s(attempts: int, base_s: int, max_s: int) -> float:
     )
 
 
-def send_one(
-    client: httpx.Client, delivery: DueDelivery, guard: TargetGuard | None = None
-) -> tuple[int | None, str | None]:
-    """POST one event; return (status code, error) where error is None on a 2xx answer.
+# A receiver's reply is read only to keep the connection reusable; past this it is cut off.
+MAX_REPLY_BYTES = 64 * 1024
 
-    With a guard, the target's addresses are checked again now: DNS may have changed
-    since the subscription was made.
+
+def send_one(
+    client: httpx.Client,
+    attempt: Attempt,
+    delivery: DueDelivery,
+    timeout_s: float,
+    guard: TargetGuard | None = None,
+) -> tuple[int | None, str | None]:
+    """POST one event within ``timeout_s`` in all; return (status code, error or None on 2xx).
+
+    With a guard, the target's addresses are checked again now (DNS may have changed since
+    the subscription was made) and the connection goes to exactly those addresses.
     """
+    addresses: list[str] | None = None
     if guard is not None:
         try:
-            guard.check_url(delivery.url)
+            addresses = guard.check_url(delivery.url)
         except UnsafeTarget as exc:
             return None, f"refused by the SSRF guard: {exc}"
     body = event_body(delivery)
@@ -86,10 +97,18 @@ def send_one(
         EVENT_TYPE_HEADER: delivery.event_type,
         DELIVERY_ID_HEADER: str(delivery.id),
     }
+    attempt.start(timeout_s, addresses)
     try:
-        response = client.post(delivery.url, content=body, headers=headers)
+        with client.stream("POST", delivery.url, content=body, headers=headers) as response:
+            read = 0
+            for chunk in response.iter_raw():
+                read += len(chunk)
+                if read > MAX_REPLY_BYTES:
+                    break  # closing an unfinished reply drops the connection
     except httpx.HTTPError as exc:
-        return None, f"{type(exc).__name__}: {exc}"
+        # The error is logged and shown in the delivery log: never with URL credentials.
+        message = str(exc).replace(delivery.url, mask_credentials(delivery.url))
+        return None, f"{type(exc).__name__}: {message}"
     if 200 <= response.status_code < 300:
         return response.status_code, None
     return response.status_code, f"HTTP {response.status_code}"
@@ -102,21 +121,44 @@ def deliver_due(
     max_attempts: int,
     backoff_base_s: int,
     backoff_max_s: int,
-    batch: int = 50,
+    batch: int = 20,
+    per_tenant: int = 5,
+    budget_s: float | None = None,
     guard: TargetGuard | None = None,
 ) -> tuple[int, int]:
-    """Send every due delivery; return (succeeded, failed) attempts."""
+    """Send due deliveries, fairly across tenants, for at most ``budget_s``; (succeeded, failed).
+
+    Each claim takes at most ``per_tenant`` deliveries of one tenant, so one tenant's
+    backlog waits its turn behind nobody and ahead of nobody. When an attempt to a
+    subscription fails without an answer (timeout, refused), its other deliveries are put
+    back untried for the rest of the call: a dead or dripping receiver costs one deadline
+    per call, not one per event. After ``budget_s`` (default: three deadlines) the task returns and
+    leaves the rest to the next one, so a worker process is soon free for analysis again.
+    """
     ok = failed = 0
-    with httpx.Client(timeout=timeout_s, follow_redirects=False) as client:
-        while True:
+    stop_at = time.monotonic() + (budget_s if budget_s is not None else 3 * timeout_s)
+    attempt = Attempt()
+    unanswered: set[UUID] = set()  # subscriptions that did not answer during this call
+    with delivery_client(attempt, timeout_s) as client:
+        while time.monotonic() < stop_at:
             with db.transaction() as conn:
-                due = webhooks_store.claim_due_deliveries(conn, batch, lease_s=timeout_s * 3)
+                # The lease covers every attempt of the claim running to its deadline.
+                due = webhooks_store.claim_due_deliveries(
+                    conn, batch, per_tenant, lease_s=timeout_s * (batch + 1)
+                )
             if not due:
-                return ok, failed
+                break
             for delivery in due:
+                if delivery.subscription_id in unanswered or time.monotonic() >= stop_at:
+                    # Due again after a pause, so the next claim serves other receivers first.
+                    with db.transaction() as conn:
+                        webhooks_store.release_untried(conn, [delivery.id], backoff_base_s)
+                    continue
                 started = time.perf_counter()
-                status, error = send_one(client, delivery, guard)
+                status, error = send_one(client, attempt, delivery, timeout_s, guard)
                 duration_ms = (time.perf_counter() - started) * 1000
+                if error is not None and status is None:
+                    unanswered.add(delivery.subscription_id)
                 with db.transaction() as conn:
                     if error is None:
                         webhooks_store.record_success(conn, delivery.id, status or 0, duration_ms)
@@ -140,3 +182,4 @@ def deliver_due(
                     webhooks_store.record_failure(
                         conn, delivery.id, status, error, retry, duration_ms
                     )
+    return ok, failed

@@ -6,6 +6,7 @@ server and the API can validate a tenant's policy document with the same model.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
@@ -119,17 +120,20 @@ class Decision:
     customer_value: float | None
 
 
+# Beyond this a metadata number is not a usable value (and would overflow a real column).
+_NUMBER_MAX = 1e15
+
+
 def _number(value: Any) -> float | None:
     if isinstance(value, bool):
         return None
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return None
-    return None
+    try:
+        number = float(value) if isinstance(value, int | float | str) else None
+    except (ValueError, OverflowError):  # "abc"; an int too large for a float
+        return None
+    if number is None or not math.isfinite(number) or abs(number) > _NUMBER_MAX:
+        return None  # NaN, Infinity, 1e308: stored before the API bounded them
+    return number
 
 
 def customer_value(policy: FlagPolicy, metadata: dict[str, Any]) -> float | None:

@@ -15,7 +15,7 @@ import ipaddress
 import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -32,15 +32,38 @@ def resolve_host(host: str, port: int) -> list[str]:
     return sorted({str(info[4][0]) for info in infos})
 
 
+def mask_credentials(url: str) -> str:
+    """The URL with any ``user:password@`` replaced by ``***@``, for logs and API answers.
+
+    The credentials stay in the stored subscription (httpx sends them as Basic auth).
+    """
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"***@{host}"))
+
+
 def parse_networks(text: str) -> tuple[IpNetwork, ...]:
     """Comma-separated CIDRs, e.g. ``127.0.0.0/8,::1/128``; raises ValueError on a bad one."""
     return tuple(ipaddress.ip_network(part.strip()) for part in text.split(",") if part.strip())
 
 
+# Python counts these as global, but each can reach an internal host: 6to4 embeds an IPv4
+# address a relay may forward to, and site-local is the deprecated IPv6 private range.
+_TUNNELLED_OR_SITE_LOCAL = (
+    ipaddress.ip_network("2002::/16"),
+    ipaddress.ip_network("fec0::/10"),
+)
+
+
 def is_internal(address: IpAddress) -> bool:
     """Whether an address points into a private or special-purpose network."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return is_internal(address.ipv4_mapped)
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return is_internal(address.ipv4_mapped)
+        if address.teredo is not None or any(address in n for n in _TUNNELLED_OR_SITE_LOCAL):
+            return True
     return (
         address.is_private
         or address.is_loopback

@@ -42,16 +42,18 @@ def sweep() -> int:
     runtime = get_runtime()
     settings = runtime.settings
     with runtime.db.transaction() as conn:
-        ids = feedback_store.stale_unfinished(
+        by_tenant = feedback_store.stale_unfinished(
             conn,
             pending_grace_s=settings.pending_grace_s,
             processing_timeout_s=settings.processing_timeout_s,
             max_attempts=settings.max_attempts,
             limit=10_000,
         )
-    if ids:
+    # One tenant's items per message, as the API sends them: a poison item of one tenant
+    # never shares a batch (and its retries) with another tenant's items.
+    for ids in by_tenant.values():
         enqueue_analysis(sweep.app, ids, settings.analyze_batch_size)
-    return len(ids)
+    return sum(len(ids) for ids in by_tenant.values())
 
 
 @shared_task(name=DELIVER_TASK, acks_late=True)

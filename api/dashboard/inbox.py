@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Protocol
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import urlencode
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Request
@@ -22,6 +22,7 @@ from fastapi.templating import Jinja2Templates
 
 from api import complaints_service
 from api.cursor import decode_cursor, encode_cursor
+from api.dashboard.session import check_length, read_form
 from api.errors import ApiError
 from store import complaints as complaints_store
 from store import events as events_store
@@ -85,8 +86,7 @@ def _db(request: Request) -> Database:
 
 
 async def _form(request: Request) -> dict[str, str]:
-    body = (await request.body()).decode("utf-8", errors="replace")
-    return {k: v[0] for k, v in parse_qs(body, keep_blank_values=True).items()}
+    return read_form(await request.body())
 
 
 def _page(request: Request, name: str, session: SessionLike, **context: Any) -> HTMLResponse:
@@ -193,9 +193,11 @@ def build_router(auth: DashboardAuth) -> APIRouter:
         if action not in ACTIONS:
             raise ApiError(404, "not_found", "No such action.")
         note = form.get("note", "").strip() or None
+        check_length("note", note, 10_000)  # the API's limits for the same fields
         params: dict[str, Any] = {}
         if action == "assign":
-            params["assignee"] = form.get("assignee", "").strip()[:200] or None
+            params["assignee"] = form.get("assignee", "").strip() or None
+            check_length("assignee", params["assignee"], 200)
         if action == "resolve":
             code = form.get("resolution_code", "")
             if code not in RESOLUTION_CODES:
@@ -214,7 +216,7 @@ def build_router(auth: DashboardAuth) -> APIRouter:
                 complaint_id,
                 action,  # type: ignore[arg-type]
                 actor=f"dashboard:{session.tenant_name}",
-                note=note[:10_000] if note else None,
+                note=note,
                 params=params,
             )
         except ApiError as exc:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import parse_qs
 
 import plotly
 from fastapi import APIRouter, Query, Request
@@ -21,12 +20,15 @@ from api.dashboard.session import (
     SESSION_COOKIE,
     Session,
     SessionSigner,
+    check_length,
     check_origin,
     check_token,
     new_token,
+    read_form,
 )
 from api.errors import ApiError
 from langnghe.config import Settings
+from store import sessions as sessions_store
 from store import tenants as tenants_store
 from store import topics as topics_store
 from store.db import Database
@@ -71,7 +73,9 @@ def _session(request: Request) -> Session | None:
         return None
     with _db(request).transaction() as conn:
         tenant = tenants_store.tenant_for_key_hash(conn, bytes.fromhex(session.key_hash))
-    if tenant is None or tenant.id != session.tenant_id:
+        # The session's CSRF token doubles as its server-side id: logout deletes the row.
+        is_open = sessions_store.session_is_open(conn, session.csrf, session.tenant_id)
+    if tenant is None or tenant.id != session.tenant_id or not is_open:
         return None
     return session
 
@@ -91,8 +95,7 @@ def _safe_next(target: str | None) -> str:
 
 
 async def _form(request: Request) -> dict[str, str]:
-    body = (await request.body()).decode("utf-8", errors="replace")
-    return {k: v[0] for k, v in parse_qs(body, keep_blank_values=True).items()}
+    return read_form(await request.body())
 
 
 def _filter(period: str, channel: str, language: str) -> ReportFilter:
@@ -173,6 +176,8 @@ async def login(request: Request) -> Response:
     if tenant is None:
         return login_page(request, form.get("next", ""), error="That API key is not valid.")
     session = Session(tenant.id, tenant.name, tenants_store.hash_key(key).hex(), new_token())
+    with _db(request).transaction() as conn:
+        sessions_store.open_session(conn, session.csrf, tenant.id, _signer(request).max_age_s)
     response = RedirectResponse(_safe_next(form.get("next")), status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
@@ -194,6 +199,8 @@ async def logout(request: Request) -> Response:
     session = _session(request)
     if session is not None:
         check_token(session.csrf, (await _form(request)).get("csrf"))
+        with _db(request).transaction() as conn:
+            sessions_store.close_session(conn, session.csrf)
     response = RedirectResponse("/dashboard/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/dashboard")
     return response
@@ -305,8 +312,7 @@ async def edit_topic(request: Request, topic_id: int) -> Response:
             raise ApiError(404, "not_found", "No such topic.")
         if action == "rename":
             label = form.get("label", "").strip()
-            if len(label) > 200:
-                raise ApiError(422, "validation_error", "A name has at most 200 characters.")
+            check_length("label", label, 200)
             topics_store.edit_topic(
                 conn, session.tenant_id, topic_id, label=label or None, clear_label=not label
             )

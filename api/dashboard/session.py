@@ -12,7 +12,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 from uuid import UUID
 
 from fastapi import Request
@@ -63,6 +63,41 @@ class SessionSigner:
             )
         except (BadSignature, KeyError, TypeError, ValueError):
             return None
+
+
+def read_form(body: bytes) -> dict[str, str]:
+    """A urlencoded form's fields (the first value of each), refusing what the API refuses.
+
+    Postgres cannot store NUL, and a form is not a way around the API's rules: a field with
+    NUL or invalid UTF-8 is a 422, as the same value in a JSON body is.
+    """
+    try:
+        text = body.decode("utf-8")
+        fields = {
+            k: v[0]
+            for k, v in parse_qs(
+                text, keep_blank_values=True, encoding="utf-8", errors="strict"
+            ).items()
+        }
+    except UnicodeDecodeError as exc:
+        raise ApiError(422, "validation_error", "The form is not valid UTF-8.") from exc
+    bad = sorted(k for k, v in fields.items() if "\x00" in v or "\x00" in k)
+    if bad:
+        raise ApiError(
+            422, "validation_error", "Form fields must not contain NUL characters.", {"fields": bad}
+        )
+    return fields
+
+
+def check_length(name: str, value: str | None, limit: int) -> None:
+    """422 when a form field is longer than the API allows for the same field."""
+    if value is not None and len(value) > limit:
+        raise ApiError(
+            422,
+            "validation_error",
+            f"{name} has at most {limit} characters.",
+            {"field": name, "limit": limit},
+        )
 
 
 def new_token() -> str:

@@ -129,7 +129,7 @@ def test_claim_skips_done_items_and_sweep_finds_stale_ones(db: Database, tenant:
         stale = feedback_store.stale_unfinished(
             conn, pending_grace_s=0, processing_timeout_s=0, max_attempts=5, limit=100_000
         )
-    assert ids[1] in stale and ids[0] not in stale
+    assert ids[1] in stale[tenant.id] and ids[0] not in stale[tenant.id]
 
 
 def test_items_out_of_attempts_are_failed_by_the_sweep(db: Database, tenant: TenantKey) -> None:
@@ -143,5 +143,5 @@ def test_items_out_of_attempts_are_failed_by_the_sweep(db: Database, tenant: Ten
             conn, pending_grace_s=0, processing_timeout_s=0, max_attempts=3, limit=100_000
         )
         row = feedback_store.get_feedback(conn, tenant.id, inserted.id)
-    assert inserted.id not in stale
+    assert inserted.id not in stale.get(tenant.id, [])
     assert row is not None and row["status"] == "failed" and row["attempts"] == 3

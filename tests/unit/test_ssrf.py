@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from workers.ssrf import TargetGuard, UnsafeTarget, guard_for, parse_networks
+from workers.ssrf import TargetGuard, UnsafeTarget, guard_for, mask_credentials, parse_networks
 
 
 def _resolver(table: dict[str, list[str]]):  # type: ignore[no-untyped-def]
@@ -37,6 +37,10 @@ HOSTS = {
         "http://[fe80::1]/x",
         "http://0.0.0.0/x",
         "http://100.64.0.1/x",
+        "http://[2002:7f00:1::1]/x",  # 6to4 of 127.0.0.1
+        "http://[2002:5db8:d822::1]/x",  # 6to4 of a public address: still a relay hop
+        "http://[fec0::1]/x",  # site-local
+        "http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/x",  # Teredo
         "http://rebound.example/x",
         "http://metadata.example/x",
         "http://nowhere.example/x",
@@ -65,3 +69,15 @@ def test_operator_can_allow_networks_or_everything() -> None:
     guard_for(True, "").check_url("http://10.0.0.1/x")
     with pytest.raises(ValueError):
         parse_networks("not-a-network")
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("https://user:pass@hooks.example/x?y=1", "https://***@hooks.example/x?y=1"),
+        ("https://token@hooks.example:8443/x", "https://***@hooks.example:8443/x"),
+        ("https://hooks.example/x", "https://hooks.example/x"),
+    ],
+)
+def test_url_credentials_are_masked(url: str, shown: str) -> None:
+    assert mask_credentials(url) == shown

@@ -1,0 +1,224 @@
+"""Receivers that drip, flood or hang cannot hold a worker or starve another tenant.
+
+Real local HTTP servers on raw sockets (they misbehave below what http.server allows).
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+from uuid import UUID
+
+import httpx
+import psutil
+import pytest
+
+from store import webhooks as webhooks_store
+from store.db import Database
+from tests.conftest import TenantKey, make_tenant
+from tests.e2e.receiver import WebhookReceiver
+from tests.integration.scripted import ScriptedAnalyzer
+from workers.analysis import analyze_batch
+from workers.delivery import deliver_due
+from workers.ssrf import TargetGuard, parse_networks
+
+pytestmark = pytest.mark.integration
+
+SECRET = "delivery-secret-0123456789"
+LOOPBACK = TargetGuard(allowed_networks=parse_networks("127.0.0.0/8"))
+
+
+@pytest.fixture
+def other_tenant(db: Database) -> TenantKey:
+    """A second tenant, beside ``tenant``."""
+    return make_tenant(db)
+
+
+def _read_request(conn: socket.socket) -> bytes:
+    """Read one request; return its head (request line and headers)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += conn.recv(65536)
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next(
+        int(line.split(b":")[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length")
+    )
+    while len(body) < length:
+        body += conn.recv(65536)
+    return head
+
+
+@contextmanager
+def _raw_server(
+    answer: Callable[[socket.socket], None], seen_heads: list[bytes] | None = None
+) -> Iterator[str]:
+    """A server that reads each request, then lets ``answer`` misbehave on the socket."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def serve(conn: socket.socket) -> None:
+        with conn:
+            try:
+                head = _read_request(conn)
+                if seen_heads is not None:
+                    seen_heads.append(head)
+                answer(conn)
+            except OSError:
+                pass  # the client gave up on us: that is the point
+
+    def accept() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}/hook"
+    finally:
+        stop.set()
+        thread.join()
+        listener.close()
+
+
+def _drip(conn: socket.socket) -> None:
+    # A valid reply, one byte every 0.3 s: no read ever waits long enough to time out.
+    for byte in b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + b"x" * 100_000:
+        conn.sendall(bytes([byte]))
+        time.sleep(0.3)
+
+
+def _flood(conn: socket.socket) -> None:
+    # 1 GiB announced and sent as fast as the client reads.
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1073741824\r\n\r\n")
+    chunk = b"\0" * (1 << 20)
+    for _ in range(1024):
+        conn.sendall(chunk)
+
+
+def _analyse(client: httpx.Client, db: Database, tenant: TenantKey, n: int) -> None:
+    items = [{"text": f"pos {i}", "channel": "review"} for i in range(n)]
+    response = client.post("/v1/feedback", json={"items": items}, headers=tenant.headers)
+    ids = [UUID(i["id"]) for i in response.json()["items"]]
+    analyze_batch(db, ScriptedAnalyzer(), ids, max_attempts=5)
+
+
+def _subscribe(client: httpx.Client, tenant: TenantKey, url: str) -> dict[str, Any]:
+    response = client.post(
+        "/v1/webhooks",
+        json={"url": url, "event_types": ["feedback.analyzed"], "secret": SECRET},
+        headers=tenant.headers,
+    )
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+def _deliveries(client: httpx.Client, tenant: TenantKey, hook: dict[str, Any]) -> list[Any]:
+    path = f"/v1/webhooks/{hook['id']}/deliveries"
+    return list(client.get(path, headers=tenant.headers).json()["items"])
+
+
+def test_a_dripping_receiver_is_cut_off_at_the_deadline(
+    client: httpx.Client, db: Database, tenant: TenantKey
+) -> None:
+    with _raw_server(_drip) as url:
+        hook = _subscribe(client, tenant, url)
+        _analyse(client, db, tenant, 1)
+        started = time.monotonic()
+        deliver_due(
+            db, timeout_s=2, max_attempts=3, backoff_base_s=3600, backoff_max_s=3600, guard=LOOPBACK
+        )
+        held_s = time.monotonic() - started
+    # Before: every byte reset httpx's 2 s read timeout, so the attempt lasted the whole
+    # 30 s drip of the headers and then some. Now: the 2 s deadline, and a little slack.
+    assert held_s < 3.5
+    (delivery,) = _deliveries(client, tenant, hook)
+    assert delivery["status"] == "pending" and "Timeout" in delivery["last_error"]
+
+
+def test_a_huge_reply_is_read_no_further_than_the_cap(
+    client: httpx.Client, db: Database, tenant: TenantKey
+) -> None:
+    process = psutil.Process()
+    with _raw_server(_flood) as url:
+        hook = _subscribe(client, tenant, url)
+        _analyse(client, db, tenant, 1)
+        rss_before = process.memory_info().rss
+        started = time.monotonic()
+        deliver_due(
+            db,
+            timeout_s=10,
+            max_attempts=3,
+            backoff_base_s=3600,
+            backoff_max_s=3600,
+            guard=LOOPBACK,
+        )
+        grown_mb = (process.memory_info().rss - rss_before) / 2**20
+    assert grown_mb < 30 and time.monotonic() - started < 5
+    (delivery,) = _deliveries(client, tenant, hook)
+    assert delivery["status"] == "succeeded"  # the 200 is what counts, not the body
+
+
+def test_one_tenants_hanging_receiver_does_not_hold_up_another_tenants(
+    client: httpx.Client, db: Database, tenant: TenantKey, other_tenant: TenantKey
+) -> None:
+    with _raw_server(_drip) as slow_url, WebhookReceiver(SECRET) as receiver:
+        slow = _subscribe(client, tenant, slow_url)
+        _subscribe(client, other_tenant, receiver.url)
+        _analyse(client, db, tenant, 10)  # ten events for the slow receiver, due first
+        _analyse(client, db, other_tenant, 1)
+        started = time.monotonic()
+        deliver_due(
+            db,
+            timeout_s=1,
+            max_attempts=3,
+            backoff_base_s=3600,
+            backoff_max_s=3600,
+            budget_s=1.5,
+            guard=LOOPBACK,
+        )
+        took_s = time.monotonic() - started
+    # Before: ten 1 s deadlines (or ten whole drips) before the other tenant's turn.
+    assert len(receiver.received.deliveries) == 1
+    assert took_s < 3
+    slow_log = _deliveries(client, tenant, slow)
+    # One attempt at the slow receiver; the other nine were given back untried.
+    assert sorted(d["attempts"] for d in slow_log) == [0] * 9 + [1]
+
+
+def test_the_connection_goes_to_the_checked_address_with_the_original_host(
+    client: httpx.Client, db: Database, tenant: TenantKey
+) -> None:
+    # "rebind.invalid" exists only in the guard's resolver: were the connection to look the
+    # name up again (where an attacker could answer differently), it could not connect.
+    hosts: list[bytes] = []
+
+    def answer(conn: socket.socket) -> None:
+        conn.sendall(b"HTTP/1.1 204 No Content\r\n\r\n")
+
+    with _raw_server(answer, seen_heads=hosts) as url:
+        port = url.split(":")[2].split("/")[0]
+        target = f"http://rebind.invalid:{port}/hook"
+        with db.transaction() as conn:
+            hook = webhooks_store.create_subscription(conn, tenant.id, target, ["*"], SECRET)
+        _analyse(client, db, tenant, 1)
+        guard = TargetGuard(
+            allowed_networks=parse_networks("127.0.0.0/8"),
+            resolver=lambda host, _port: ["127.0.0.1"] if host == "rebind.invalid" else [],
+        )
+        deliver_due(
+            db, timeout_s=5, max_attempts=3, backoff_base_s=3600, backoff_max_s=3600, guard=guard
+        )
+    (delivery,) = _deliveries(client, tenant, hook)
+    assert delivery["status"] == "succeeded", delivery["last_error"]
+    assert any(b"\r\nhost: rebind.invalid:" in head.lower() for head in hosts)

@@ -1,0 +1,144 @@
+"""The HTTP client of webhook deliveries: one deadline per attempt, the checked address only.
+
+httpx's timeouts bound each network operation, not the attempt: a receiver that sends one
+byte every two seconds never trips a 10 s read timeout and holds the worker for as long
+as it likes. And a name that the SSRF guard resolved to a public address could resolve to
+127.0.0.1 a moment later, when httpx looks it up again to connect (DNS rebinding).
+
+Both are closed at the network layer, under httpcore: every read and write of the
+connection gets at most what is left of the attempt's deadline, and connecting goes to
+the addresses the guard checked, never to a fresh look-up. The URL, the Host header and
+the TLS server name (SNI and certificate check) stay those of the subscription's name.
+"""
+
+from __future__ import annotations
+
+import math
+import ssl
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import httpcore
+import httpx
+
+# A socket option as httpcore takes it: (level, option, value).
+SocketOption = (
+    tuple[int, int, int] | tuple[int, int, bytes | bytearray] | tuple[int, int, None, int]
+)
+
+
+class Attempt:
+    """The attempt in progress: its deadline and the addresses it may connect to.
+
+    One per client, reset by :meth:`start` before each delivery; deliveries of one
+    client are sent one after another, so a plain mutable object is enough.
+    """
+
+    def __init__(self) -> None:
+        self.deadline = math.inf
+        self.addresses: Sequence[str] | None = None
+
+    def start(self, budget_s: float, addresses: Sequence[str] | None) -> None:
+        """Begin an attempt of at most ``budget_s`` seconds to these checked addresses.
+
+        ``addresses`` None means no guard: connect to whatever the host resolves to.
+        """
+        self.deadline = time.monotonic() + budget_s
+        self.addresses = addresses
+
+    def remaining(self, timeout: float | None, error: type[Exception]) -> float:
+        """The operation's timeout cut to what is left of the attempt; ``error`` if none is."""
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise error("the delivery attempt ran out of time")
+        return left if timeout is None else min(timeout, left)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    def __init__(self, inner: httpcore.NetworkStream, attempt: Attempt) -> None:
+        self._inner = inner
+        self._attempt = attempt
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, self._attempt.remaining(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, self._attempt.remaining(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.NetworkStream:
+        left = self._attempt.remaining(timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(
+            self._inner.start_tls(ssl_context, server_hostname, left), self._attempt
+        )
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class _PinnedBackend(httpcore.NetworkBackend):
+    def __init__(self, attempt: Attempt) -> None:
+        self._attempt = attempt
+        self._inner = httpcore.SyncBackend()
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[SocketOption] | None = None,
+    ) -> httpcore.NetworkStream:
+        targets = self._attempt.addresses if self._attempt.addresses is not None else [host]
+        error: Exception = httpcore.ConnectError(f"{host} has no checked address")
+        for address in targets:
+            left = self._attempt.remaining(timeout, httpcore.ConnectTimeout)
+            try:
+                stream = self._inner.connect_tcp(address, port, left, local_address, socket_options)
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                error = exc
+                continue
+            return _DeadlineStream(stream, self._attempt)
+        raise error
+
+    def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: Iterable[SocketOption] | None = None,
+    ) -> httpcore.NetworkStream:
+        raise httpcore.ConnectError("webhooks are never sent to a unix socket")
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+
+class DeliveryTransport(httpx.HTTPTransport):
+    """httpx's transport over the deadline-and-pinning network backend."""
+
+    def __init__(self, attempt: Attempt) -> None:
+        super().__init__(trust_env=False)
+        # httpx exposes no network backend option; the pool it built is replaced by one
+        # with the same TLS context over ours (no proxies: they would connect elsewhere).
+        ssl_context = httpx.create_ssl_context(trust_env=False)
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=ssl_context, network_backend=_PinnedBackend(attempt)
+        )
+
+
+def delivery_client(attempt: Attempt, timeout_s: float) -> httpx.Client:
+    """A client whose requests keep to ``attempt``; redirects are never followed."""
+    return httpx.Client(
+        transport=DeliveryTransport(attempt),
+        timeout=timeout_s,
+        follow_redirects=False,
+        trust_env=False,
+    )
