@@ -10,10 +10,13 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
 
+from api.audit import routes as audit_routes
+from api.audit.service import install_audit
 from api.dashboard import inbox
 from api.dashboard.router import ShellAuth
 from api.dashboard.router import router as dashboard_router
 from api.errors import error_response, install_error_handlers
+from api.keys import routes as keys_routes
 from api.metrics import build_registry
 from api.routes import (
     complaints,
@@ -59,6 +62,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.queue = create_celery(settings)
     app.state.metrics = build_registry(db)
     install_error_handlers(app)
+    install_audit(app)
 
     @app.middleware("http")
     async def request_context(
@@ -104,4 +108,6 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(signals.router)
     # The inbox and signals pages, behind the shell's login, session and CSRF check.
     app.include_router(inbox.build_router(ShellAuth()))
+    app.include_router(keys_routes.router)
+    app.include_router(audit_routes.router)
     return app
