@@ -315,7 +315,7 @@ def ingest(
     from api.service import store_feedback
     from langnghe.ingest import IngestSummary, read_rows, validate_row
     from workers.celery_app import create_celery
-    from workers.enqueue import enqueue_analysis
+    from workers.enqueue import enqueue_fair
 
     with (
         database(settings_for(database_url, data_dir)) as settings,
@@ -331,7 +331,14 @@ def ingest(
             fresh = [i.id for i in inserted if not i.duplicate]
             summary.accepted += len(fresh)
             summary.duplicates += len(inserted) - len(fresh)
-            enqueue_analysis(queue, fresh, settings.analyze_batch_size)
+            enqueue_fair(
+                db,
+                queue,
+                found.id,
+                fresh,
+                settings.analyze_batch_size,
+                settings.tenant_max_inflight,
+            )
             batch.clear()
 
         for line, row in tqdm(read_rows(file), desc="ingest", unit="row"):

@@ -11,7 +11,7 @@ from store import feedback as feedback_store
 from workers.analysis import analyze_batch
 from workers.celery_app import ANALYZE_TASK, DELIVER_TASK, SIGNALS_TASK, SWEEP_TASK
 from workers.delivery import deliver_due
-from workers.enqueue import enqueue_analysis, nudge_delivery
+from workers.enqueue import dispatch_waiting, enqueue_analysis, nudge_delivery
 from workers.runtime import get_runtime
 from workers.signals import DropRule, detect_csat_drops
 from workers.ssrf import guard_for
@@ -33,6 +33,13 @@ def analyze(ids: list[str]) -> int:
     )
     if written:
         nudge_delivery(analyze.app)
+    # These items freed part of their tenant's share: queue what waits for it.
+    dispatch_waiting(
+        runtime.db,
+        analyze.app,
+        runtime.settings.analyze_batch_size,
+        runtime.settings.tenant_max_inflight,
+    )
     return written
 
 
@@ -51,6 +58,9 @@ def sweep() -> int:
         )
     if ids:
         enqueue_analysis(sweep.app, ids, settings.analyze_batch_size)
+    dispatch_waiting(
+        runtime.db, sweep.app, settings.analyze_batch_size, settings.tenant_max_inflight
+    )
     return len(ids)
 
 
