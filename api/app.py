@@ -18,6 +18,7 @@ from api.dashboard.router import router as dashboard_router
 from api.errors import error_response, install_error_handlers
 from api.keys import routes as keys_routes
 from api.metrics import build_registry
+from api.privacy import routes as privacy_routes
 from api.routes import (
     complaints,
     deliveries,
@@ -110,4 +111,5 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(inbox.build_router(ShellAuth()))
     app.include_router(keys_routes.router)
     app.include_router(audit_routes.router)
+    app.include_router(privacy_routes.router)
     return app

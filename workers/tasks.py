@@ -9,9 +9,16 @@ from celery.signals import worker_process_init
 
 from store import feedback as feedback_store
 from workers.analysis import analyze_batch
-from workers.celery_app import ANALYZE_TASK, DELIVER_TASK, SIGNALS_TASK, SWEEP_TASK
+from workers.celery_app import (
+    ANALYZE_TASK,
+    DELIVER_TASK,
+    RETENTION_TASK,
+    SIGNALS_TASK,
+    SWEEP_TASK,
+)
 from workers.delivery import deliver_due
 from workers.enqueue import dispatch_waiting, enqueue_analysis, nudge_delivery
+from workers.privacy import run_retention
 from workers.runtime import get_runtime
 from workers.signals import DropRule, detect_csat_drops
 from workers.ssrf import guard_for
@@ -88,3 +95,10 @@ def signals() -> int:
     if emitted:
         nudge_delivery(signals.app)
     return emitted
+
+
+@shared_task(name=RETENTION_TASK, acks_late=True)
+def retention() -> int:
+    """Apply every tenant's retention policy; the runs are what GET /v1/privacy/retention shows."""
+    runs = run_retention(get_runtime().db)
+    return sum(int(r["counts"].get("feedback", 0)) for r in runs)
