@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -88,6 +89,7 @@ def store_feedback(
     items: Sequence[FeedbackIn],
     redact_pii: bool,
     quota: Quota | None = None,
+    origin: str = "api",
 ) -> list[feedback_store.Inserted]:
     """Insert the items in one transaction; returns only after commit.
 
@@ -100,4 +102,8 @@ def store_feedback(
         fresh = sum(not i.duplicate for i in inserted)
         if quota is not None and fresh:
             _check_quota(conn, tenant, quota, fresh)
+        channels = Counter(
+            r.channel for r, i in zip(rows, inserted, strict=True) if not i.duplicate
+        )
+        usage_store.add_ingested(conn, tenant.id, origin, channels)
         return inserted

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -43,3 +45,24 @@ def add_items(conn: Conn, tenant_id: UUID, key_id: UUID, items: int) -> Usage:
     ).fetchone()
     assert total is not None
     return Usage(key_items=int(row["items"]), tenant_items=int(total["n"]))
+
+
+def add_ingested(conn: Conn, tenant_id: UUID, origin: str, by_channel: Mapping[str, int]) -> None:
+    """Count stored items by channel for /metrics (inside the ingest's transaction)."""
+    for channel, items in sorted(by_channel.items()):
+        conn.execute(
+            """
+            INSERT INTO ingest_counts (tenant_id, channel, origin, items) VALUES (%s, %s, %s, %s)
+            ON CONFLICT (tenant_id, channel, origin)
+            DO UPDATE SET items = ingest_counts.items + EXCLUDED.items
+            """,
+            (tenant_id, channel, origin, items),
+        )
+
+
+def ingested_totals(conn: Conn) -> Counter[tuple[str, str]]:
+    """Items stored so far over all tenants, by (channel, origin)."""
+    rows = conn.execute(
+        "SELECT channel, origin, sum(items) AS n FROM ingest_counts GROUP BY channel, origin"
+    ).fetchall()
+    return Counter({(r["channel"], r["origin"]): int(r["n"]) for r in rows})

@@ -41,6 +41,16 @@ CREATE TABLE usage_daily (
     PRIMARY KEY (tenant_id, day, key_id)
 );
 
+-- Items stored, by tenant, channel and origin (api or cli), counted in the ingest's own
+-- transaction: /metrics reports them for every process, `langnghe ingest` included.
+CREATE TABLE ingest_counts (
+    tenant_id uuid NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+    channel text NOT NULL,
+    origin text NOT NULL CHECK (origin IN ('api', 'cli')),
+    items bigint NOT NULL DEFAULT 0,
+    PRIMARY KEY (tenant_id, channel, origin)
+);
+
 -- Fair dispatch: an item is queued (a message sent for it) or waiting for its tenant's
 -- share of the workers. NULL for items stored before this migration: the sweep queues them.
 ALTER TABLE feedback ADD COLUMN queued_at timestamptz;

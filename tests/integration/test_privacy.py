@@ -178,7 +178,7 @@ def test_retention_deletes_or_anonymises_old_items_and_reports(
         "/v1/privacy/retention", json={"days": 30, "mode": "anonymise"}, headers=tenant.headers
     )
     assert put.status_code == 200 and put.json()["mode"] == "anonymise"
-    old_items = [
+    old_items: list[dict[str, Any]] = [
         {"text": "complaint old", "channel": "review", "customer_ref": "c-1", "external_id": "o1"},
         {"text": "pos old", "channel": "review", "metadata": {"who": "someone"}},
     ]
