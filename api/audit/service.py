@@ -60,6 +60,8 @@ def entry_for(request: Request, status: int) -> audit_store.AuditEntry | None:
     template = getattr(route, "path", request.url.path)
     params: dict[str, Any] = request.scope.get("path_params") or {}
     last = list(params)[-1] if params else None
+    # Without a path parameter the target is what the path names: /v1/complaints/policy.
+    static = template.rstrip("/").rsplit("/", 1)[-1] or None
     extra: dict[str, Any] = getattr(request.state, "audit", {})
     return audit_store.AuditEntry(
         tenant_id=principal.tenant.id,
@@ -67,7 +69,7 @@ def entry_for(request: Request, status: int) -> audit_store.AuditEntry | None:
         actor_id=principal.key_id,
         actor_name=principal.key_name,
         action=f"{request.method} {template}",
-        target_type=extra.get("target_type") or (last.removesuffix("_id") if last else None),
+        target_type=extra.get("target_type") or (last.removesuffix("_id") if last else static),
         target_id=extra.get("target_id") or (str(params[last]) if last else None),
         client_ip=client_ip(request),
         status=status,

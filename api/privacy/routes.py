@@ -80,10 +80,13 @@ def get_retention(
 
 
 @router.put("/retention", response_model=RetentionPolicyOut)
-def put_retention(body: RetentionIn, tenant: TenantDep, db: DbDep) -> RetentionPolicyOut:
+def put_retention(
+    body: RetentionIn, tenant: TenantDep, db: DbDep, request: Request
+) -> RetentionPolicyOut:
     """Set your retention policy; the next run of the job applies it."""
     with db.transaction() as conn:
         policy = privacy_store.put_retention(conn, tenant.id, body.days, body.mode)
+    note_audit(request, days=body.days, mode=body.mode)
     return RetentionPolicyOut(**policy)
 
 

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import AwareDatetime, ValidationError
 
+from api.audit.service import note_audit
 from api.auth import PrincipalDep, TenantDep
 from api.cursor import decode_cursor, encode_cursor
 from api.deps import DbDep, QueueDep, SettingsDep
@@ -127,6 +128,7 @@ async def post_feedback(
         if not result.duplicate:
             FEEDBACK_ACCEPTED.labels(channel=item.channel).inc()
     FEEDBACK_DUPLICATES.inc(len(inserted) - len(fresh))
+    note_audit(request, accepted=len(fresh), duplicates=len(inserted) - len(fresh))
     if fresh:
         await run_in_threadpool(
             enqueue_fair,

@@ -188,6 +188,11 @@ def test_audit_records_who_did_what_with_complaints_by_key(
         "/v1/audit", params={"action": "POST /v1/keys"}, headers=tenant.headers
     ).json()["items"]
     assert created[0]["target_type"] == "key" and created[0]["target_id"] == lead["id"]
+    ingested = client.get(
+        "/v1/audit", params={"action": "POST /v1/feedback"}, headers=tenant.headers
+    ).json()["items"]
+    assert ingested[0]["details"] == {"accepted": 1, "duplicates": 0}
+    assert ingested[0]["target_type"] == "feedback"
     # Reads are not changes.
     actions = {e["action"] for e in client.get("/v1/audit", headers=tenant.headers).json()["items"]}
     assert not any(a.startswith("GET ") for a in actions)
