@@ -462,6 +462,20 @@ def _wait_ready(url: str, children: list[subprocess.Popen[bytes]], timeout_s: fl
     return False
 
 
+def _command_name() -> str:
+    """How to type this very ``langnghe`` here: its name if it is on PATH, else its path."""
+    import shutil
+
+    here = Path(sys.executable).parent / "langnghe"
+    found = shutil.which("langnghe")
+    if found and Path(found).resolve() == here.resolve():
+        return "langnghe"
+    try:
+        return str(here.relative_to(Path.cwd()))
+    except ValueError:
+        return str(here)
+
+
 def _box(lines: list[str]) -> str:
     """Lines in a frame, so the URL and the key stand out from the log lines above them."""
     width = max(len(line) for line in lines)
@@ -518,13 +532,12 @@ def up(
             url = f"http://{settings.api_host}:{settings.api_port}"
             if _wait_ready(url, children, timeout_s=120):
                 lines = [f"langnghe is running at {url}  (docs: {url}/docs)"]
+                command = _command_name()
                 if key:
                     lines += [f"tenant '{DEFAULT_TENANT}' created; its API key (shown once):", key]
                 else:
-                    lines.append(
-                        f"a new key: .venv/bin/langnghe keys create --tenant {DEFAULT_TENANT}"
-                    )
-                lines.append("Ctrl-C stops everything")
+                    lines.append(f"a new key: {command} keys create --tenant {DEFAULT_TENANT}")
+                lines += [f"other commands: {command} --help", "Ctrl-C stops everything"]
                 typer.echo(_box(lines))
             _supervise(children)
         finally:
