@@ -84,13 +84,14 @@ def test_erasure_by_customer_ref_removes_everything_and_leaves_a_receipt(
     }
     assert receipt["subject_kind"] == "customer_ref"
     assert receipt["subject_sha256"] == hashlib.sha256(b"customer_ref:c-9").hexdigest()
-    assert "c-9" not in response.text
+    assert '"c-9"' not in response.text
     for item in mine[:2]:
         assert client.get(f"/v1/feedback/{item}", headers=tenant.headers).status_code == 404
     assert client.get(f"/v1/feedback/{mine[2]}", headers=tenant.headers).status_code == 200
     events = client.get("/v1/events", params={"limit": 100}, headers=tenant.headers).json()
     erased = [e for e in events["events"] if e["data"] == {"erased": True}]
-    assert len(erased) == 4 and "c-9" not in str(events)
+    assert len(erased) == 4
+    assert all(e["data"].get("customer_ref") != "c-9" for e in events["events"])
     # The other tenant's subject with the same reference is untouched.
     assert client.get(f"/v1/feedback/{theirs[0]}", headers=other.headers).status_code == 200
 
@@ -205,7 +206,8 @@ def test_retention_deletes_or_anonymises_old_items_and_reports(
         "pos theirs old"
     )
     events = client.get("/v1/events", params={"limit": 100}, headers=tenant.headers).json()
-    assert "c-1" not in str(events) and "c-2" in str(events)
+    refs = {e["data"].get("customer_ref") for e in events["events"]}
+    assert "c-1" not in refs and "c-2" in refs
 
     # A second pass finds nothing more to anonymise; switching to delete removes them.
     client.put("/v1/privacy/retention", json={"days": 30, "mode": "delete"}, headers=tenant.headers)
