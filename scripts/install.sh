@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Create .venv and install langnghe into it (with extras given as $1, e.g. "test" or
 # "test,torch").
-# Nothing here pulls a CUDA build of torch: langnghe's default CPU path needs no torch.
+# torch is installed first, at its pin: BERTopic's metadata requires it (through
+# sentence-transformers) although langnghe's default CPU path never imports it, and a pin
+# installed first is one that pip keeps. TORCH_INDEX_URL may name a CPU-only index for it,
+# so that a CPU machine never pulls the CUDA build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python="${PYTHON:-python3}"
@@ -10,22 +13,14 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 extras="${1:-}"
-# The torch extra pins torch==2.13.0; install that pin first so pip never resolves an
-# unpinned (CUDA) torch. TORCH_INDEX_URL may name a CPU-only index for it.
-if [[ ",$extras," == *",torch,"* ]]; then
-  if [ -n "${TORCH_INDEX_URL:-}" ]; then
-    .venv/bin/python -m pip install --quiet --index-url "$TORCH_INDEX_URL" "torch==2.13.0"
-  else
-    .venv/bin/python -m pip install --quiet "torch==2.13.0"
-  fi
+if [ -n "${TORCH_INDEX_URL:-}" ]; then
+  .venv/bin/python -m pip install --quiet --index-url "$TORCH_INDEX_URL" "torch==2.13.0"
+else
+  .venv/bin/python -m pip install --quiet "torch==2.13.0"
 fi
 target="."
 if [ -n "$extras" ]; then target=".[$extras]"; fi
 .venv/bin/python -m pip install --quiet -e "$target"
-# BERTopic without its declared dependencies: its metadata requires sentence-transformers,
-# which would pull torch and CUDA, yet it imports it only to embed, and we pass the stored
-# embeddings. Its real dependencies (hdbscan, umap-learn, pandas, plotly) are in pyproject.
-.venv/bin/python -m pip install --quiet --no-deps "bertopic>=0.17.4,<0.18"
 # The dashboard's browser test needs Debian's chromium and its driver; install them when
 # absent and we may (root with apt-get). Quiet, and a no-op once they are there.
 if [[ "$extras" == *test* ]] && { [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; }; then
