@@ -10,12 +10,16 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from starlette.types import Scope
 
+from api.audit import routes as audit_routes
+from api.audit.service import install_audit
 from api.dashboard import inbox
 from api.dashboard.router import ShellAuth
 from api.dashboard.router import router as dashboard_router
 from api.errors import ErrorBody, install_error_handlers
+from api.keys import routes as keys_routes
 from api.metrics import build_registry
 from api.middleware import BodyLimit, RequestContext, SecurityHeaders
+from api.privacy import routes as privacy_routes
 from api.routes import (
     complaints,
     deliveries,
@@ -103,6 +107,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.queue = create_celery(settings)
     app.state.metrics = build_registry(db)
     install_error_handlers(app)
+    install_audit(app)
 
     # Added last, runs first: the request id wraps everything, the body limit comes before
     # any route (and so before authentication) reads a byte.
@@ -125,5 +130,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(signals.router)
     # The inbox and signals pages, behind the shell's login, session and CSRF check.
     app.include_router(inbox.build_router(ShellAuth()))
+    app.include_router(keys_routes.router)
+    app.include_router(audit_routes.router)
+    app.include_router(privacy_routes.router)
     complete_openapi(app)
     return app

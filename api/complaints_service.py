@@ -12,6 +12,7 @@ from typing import Any, Literal
 from uuid import UUID
 
 from api.errors import ApiError
+from nlp.components.pii import redact
 from store import complaints as complaints_store
 from store import events as events_store
 from store.db import Database
@@ -83,6 +84,10 @@ def _changes(
     }
 
 
+def _redacted(value: str | None) -> str | None:
+    return None if value is None else redact(value).text
+
+
 def act(
     db: Database,
     tenant_id: UUID,
@@ -92,9 +97,23 @@ def act(
     actor: str | None = None,
     note: str | None = None,
     params: dict[str, Any] | None = None,
+    by: dict[str, Any] | None = None,
+    redact_pii: bool = True,
 ) -> dict[str, Any]:
-    """Apply one action to a complaint and emit its event; return the complaint after it."""
-    params = params or {}
+    """Apply one action to a complaint and emit its event; return the complaint after it.
+
+    ``actor`` is what the client typed; ``by`` is who really acted (the key, or the
+    dashboard user by their key), recorded beside it in the history and the event.
+    Free text (actor, note, assignee) has its personal data redacted before it is
+    stored or emitted, like feedback text.
+    """
+    params = dict(params or {})
+    if redact_pii:
+        actor, note = _redacted(actor), _redacted(note)
+        if params.get("assignee") is not None:
+            params["assignee"] = _redacted(params["assignee"])
+    if by is not None:
+        params["by"] = by
     with db.transaction() as conn:
         row = complaints_store.get_complaint(conn, tenant_id, complaint_id, for_update=True)
         if row is None:
@@ -115,6 +134,8 @@ def act(
         assert after is not None
         event_type = COMPLAINT_RESOLVED if action == "resolve" else COMPLAINT_UPDATED
         data = complaint_event_data(after, action, actor)
+        if by is not None:
+            data["by"] = by
         if note:
             data["note"] = note
         events_store.append_events(conn, tenant_id, [events_store.NewEvent(event_type, data)])

@@ -15,6 +15,7 @@ from prometheus_client.registry import Collector
 
 from store import analyses as analyses_store
 from store import feedback as feedback_store
+from store import usage as usage_store
 from store import webhooks as webhooks_store
 from store.db import Database
 
@@ -47,9 +48,18 @@ class DatabaseCollector(Collector):
                 latency = analyses_store.analysis_latency_quantiles(conn, self._window)
                 deliveries = webhooks_store.delivery_counts(conn)
                 failed_attempts = webhooks_store.failed_attempts_total(conn)
+                ingested = usage_store.ingested_totals(conn)
         except Exception:
             log.warning("metrics: database unavailable", exc_info=True)
             return
+        stored = CounterMetricFamily(
+            "langnghe_feedback_ingested",
+            "Items stored by every process (API and `langnghe ingest`), by channel and origin",
+            labels=["channel", "origin"],
+        )
+        for (channel, origin), n in sorted(ingested.items()):
+            stored.add_metric([channel, origin], n)
+        yield stored
         items = GaugeMetricFamily("langnghe_feedback_items", "Items by status", labels=["status"])
         for status in ("pending", "processing", "done", "failed"):
             items.add_metric([status], statuses.get(status, 0))

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
+from uuid import UUID
 
 import typer
 from tqdm import tqdm
@@ -16,8 +19,11 @@ from tqdm import tqdm
 from langnghe.cli_db import (
     DatabaseOpt,
     DataDirOpt,
+    command_db,
     database,
+    forget_up,
     open_pool,
+    remember_up,
     settings_for,
     tenant_or_exit,
 )
@@ -27,6 +33,9 @@ from langnghe.topics_cli import topics_app
 
 if TYPE_CHECKING:
     from nlp.encoders.cache import CachedEncoder
+    from store.db import Conn
+    from store.keys import Scope
+    from store.privacy import SubjectKind
 
 app = typer.Typer(help="langnghe: customer feedback analytics for Vietnamese and English.")
 tenants_app = typer.Typer(help="Manage tenants.")
@@ -34,6 +43,8 @@ keys_app = typer.Typer(help="Manage API keys.")
 app.add_typer(tenants_app, name="tenants")
 app.add_typer(keys_app, name="keys")
 app.add_typer(topics_app, name="topics")
+privacy_app = typer.Typer(help="Personal data requests.")
+app.add_typer(privacy_app, name="privacy")
 models_app = typer.Typer(help="Prepare encoder models.")
 app.add_typer(models_app, name="models")
 
@@ -45,7 +56,7 @@ def migrate(database_url: DatabaseOpt = None, data_dir: DataDirOpt = None) -> No
     """Apply pending database migrations."""
     from store.migrate import apply_migrations
 
-    with database(settings_for(database_url, data_dir)) as settings:
+    with database(settings_for(database_url, data_dir), create=True) as settings:
         assert settings.database_url
         applied = apply_migrations(settings.database_url)
     typer.echo(f"applied {len(applied)} migration(s): {', '.join(applied) or 'none pending'}")
@@ -58,11 +69,7 @@ def tenants_create(
     """Create a tenant and print its first API key (shown only once)."""
     from store import tenants as tenants_store
 
-    with (
-        database(settings_for(database_url, data_dir)) as settings,
-        open_pool(settings.database_url) as db,
-        db.transaction() as conn,
-    ):
+    with command_db(database_url, data_dir) as (_, db), db.transaction() as conn:
         if tenants_store.get_tenant_by_name(conn, name):
             typer.echo(f"tenant {name!r} already exists", err=True)
             raise typer.Exit(1)
@@ -77,33 +84,230 @@ def tenants_list(database_url: DatabaseOpt = None, data_dir: DataDirOpt = None) 
     """List tenants."""
     from store import tenants as tenants_store
 
-    with (
-        database(settings_for(database_url, data_dir)) as settings,
-        open_pool(settings.database_url) as db,
-        db.transaction() as conn,
-    ):
+    with command_db(database_url, data_dir) as (_, db), db.transaction() as conn:
         for tenant in tenants_store.list_tenants(conn):
             typer.echo(f"{tenant.id}  {tenant.name}")
+
+
+ScopeOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--scope",
+        help="ingest (POST feedback only), read, or admin; repeat for several. Default: admin.",
+    ),
+]
+ExpiresOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--expires",
+        help="When the key stops working: an ISO date-time with a zone "
+        "(2027-01-31T00:00:00+07:00) or a duration from now (90d, 12h).",
+    ),
+]
+
+
+def _parse_expiry(value: str | None) -> datetime | None:
+    """An ISO date-time with a zone, or ``<n>d`` / ``<n>h`` from now."""
+    if value is None:
+        return None
+    unit = value[-1:].lower()
+    if unit in ("d", "h") and value[:-1].isdigit():
+        amount = int(value[:-1])
+        return datetime.now(UTC) + (
+            timedelta(days=amount) if unit == "d" else timedelta(hours=amount)
+        )
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.tzinfo is None:
+        raise typer.BadParameter(
+            "an ISO date-time with a zone, or a duration like 90d or 12h", param_hint="--expires"
+        )
+    if parsed <= datetime.now(UTC):
+        raise typer.BadParameter("must be in the future", param_hint="--expires")
+    return parsed
+
+
+def _scopes(values: list[str] | None) -> list[Scope]:
+    from store.keys import SCOPES
+
+    chosen = values or ["admin"]
+    unknown = sorted(set(chosen) - set(SCOPES))
+    if unknown:
+        raise typer.BadParameter(
+            f"unknown scope {', '.join(unknown)}; choose from {', '.join(SCOPES)}",
+            param_hint="--scope",
+        )
+    return chosen  # type: ignore[return-value]
+
+
+def _cli_audit(conn: Conn, tenant_id: UUID, action: str, target: str, **details: object) -> None:
+    """Record an operator's change made on this machine (no key, no address)."""
+    import getpass
+
+    from store import audit as audit_store
+
+    audit_store.record(
+        conn,
+        audit_store.AuditEntry(
+            tenant_id=tenant_id,
+            actor_type="cli",
+            actor_id=None,
+            actor_name=getpass.getuser(),
+            action=action,
+            target_type=target.split(":", 1)[0],
+            target_id=target.split(":", 1)[1],
+            details=dict(details),
+        ),
+    )
 
 
 @keys_app.command("create")
 def keys_create(
     tenant: Annotated[str, typer.Option(help="Tenant name.")] = DEFAULT_TENANT,
     name: Annotated[str, typer.Option(help="A label for the key.")] = "",
+    scope: ScopeOpt = None,
+    expires: ExpiresOpt = None,
     database_url: DatabaseOpt = None,
     data_dir: DataDirOpt = None,
 ) -> None:
     """Create an API key for a tenant and print it (shown only once)."""
-    from store import tenants as tenants_store
+    from store import keys as keys_store
 
-    with (
-        database(settings_for(database_url, data_dir)) as settings,
-        open_pool(settings.database_url) as db,
-    ):
+    scopes, expires_at = _scopes(scope), _parse_expiry(expires)
+    with command_db(database_url, data_dir) as (_, db):
         found = tenant_or_exit(db, tenant)
         with db.transaction() as conn:
-            key = tenants_store.create_api_key(conn, found.id, name)
+            key, record = keys_store.create_key(conn, found.id, name, scopes, expires_at)
+            _cli_audit(conn, found.id, "keys.create", f"key:{record.id}", scopes=scopes)
+    typer.echo(f"key id: {record.id}  scopes: {','.join(record.scopes)}")
     typer.echo(f"api key (shown once): {key}")
+
+
+@keys_app.command("list")
+def keys_list(
+    tenant: Annotated[str, typer.Option(help="Tenant name.")] = DEFAULT_TENANT,
+    database_url: DatabaseOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """List a tenant's keys, newest first (their prefix, never the keys themselves)."""
+    from store import keys as keys_store
+
+    with command_db(database_url, data_dir) as (_, db):
+        found = tenant_or_exit(db, tenant)
+        with db.transaction() as conn:
+            records = keys_store.list_keys(conn, found.id, limit=10_000)
+    typer.echo(f"{'id':36}  {'prefix':12}  {'state':7}  {'scopes':17}  {'expires':25}  name")
+    for r in records:
+        expiry = r.expires_at.isoformat(timespec="seconds") if r.expires_at else "never"
+        typer.echo(
+            f"{r.id!s:36}  {r.prefix:12}  {r.state:7}  {','.join(r.scopes):17}  "
+            f"{expiry:25}  {r.name}"
+        )
+
+
+KeyIdArg = Annotated[str, typer.Argument(help="The key's id (from `langnghe keys list`).")]
+
+
+def _key_id(value: str) -> UUID:
+    try:
+        return UUID(value)
+    except ValueError:
+        raise typer.BadParameter("not a key id (a UUID from `langnghe keys list`)") from None
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: KeyIdArg,
+    tenant: Annotated[str, typer.Option(help="Tenant name.")] = DEFAULT_TENANT,
+    database_url: DatabaseOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Revoke a key at once: requests with it get 401 revoked_api_key."""
+    from store import keys as keys_store
+
+    with command_db(database_url, data_dir) as (_, db):
+        found = tenant_or_exit(db, tenant)
+        with db.transaction() as conn:
+            record = keys_store.revoke_key(conn, found.id, _key_id(key_id))
+            if record is not None:
+                _cli_audit(conn, found.id, "keys.revoke", f"key:{record.id}")
+    if record is None:
+        typer.echo(f"no key {key_id} in tenant {tenant!r}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"revoked {record.id} ({record.prefix}…)")
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    key_id: KeyIdArg,
+    tenant: Annotated[str, typer.Option(help="Tenant name.")] = DEFAULT_TENANT,
+    database_url: DatabaseOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Replace a key by a new one with the same name, scopes and expiry; the old is revoked."""
+    from store import keys as keys_store
+
+    with command_db(database_url, data_dir) as (_, db):
+        found = tenant_or_exit(db, tenant)
+        with db.transaction() as conn:
+            try:
+                rotated = keys_store.rotate_key(conn, found.id, _key_id(key_id))
+            except ValueError as exc:
+                typer.echo(f"key {key_id} is {exc}; only an active key can be rotated", err=True)
+                raise typer.Exit(1) from None
+            if rotated is not None:
+                _cli_audit(
+                    conn, found.id, "keys.rotate", f"key:{key_id}", new_key_id=str(rotated[1].id)
+                )
+    if rotated is None:
+        typer.echo(f"no key {key_id} in tenant {tenant!r}", err=True)
+        raise typer.Exit(1)
+    key, record = rotated
+    typer.echo(f"revoked {key_id}; new key id: {record.id}")
+    typer.echo(f"api key (shown once): {key}")
+
+
+@privacy_app.command("erase")
+def privacy_erase(
+    tenant: Annotated[str, typer.Option(help="Tenant name.")] = DEFAULT_TENANT,
+    customer_ref: Annotated[str | None, typer.Option(help="The subject's customer_ref.")] = None,
+    email: Annotated[str | None, typer.Option(help="An e-mail address in the text.")] = None,
+    phone: Annotated[str | None, typer.Option(help="A phone number in the text.")] = None,
+    database_url: DatabaseOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Erase a data subject's feedback, analyses, complaints and events; print the receipt."""
+    import getpass
+    import json
+
+    from store import privacy as privacy_store
+
+    subjects: list[tuple[SubjectKind, str | None]] = [
+        ("customer_ref", customer_ref),
+        ("email", email),
+        ("phone", phone),
+    ]
+    given = [(k, v) for k, v in subjects if v]
+    if len(given) != 1:
+        typer.echo("give exactly one of --customer-ref, --email, --phone", err=True)
+        raise typer.Exit(2)
+    kind, value = given[0]
+    with command_db(database_url, data_dir) as (_, db):
+        found = tenant_or_exit(db, tenant)
+        with db.transaction() as conn:
+            receipt = privacy_store.erase_subject(
+                conn,
+                found.id,
+                kind,
+                value,
+                f"cli:{getpass.getuser()}",
+            )
+            _cli_audit(
+                conn, found.id, "privacy.erase", f"erasure:{receipt['id']}", **receipt["counts"]
+            )
+    typer.echo(json.dumps(receipt, default=str, indent=2))
 
 
 @app.command()
@@ -360,6 +564,56 @@ def _first_key(database_url: str) -> str | None:
         return tenants_store.create_api_key(conn, tenant.id, "first key")
 
 
+def _port_free(host: str, port: int) -> bool:
+    """Whether the API could bind here now (checked before anything is started)."""
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _wait_ready(url: str, children: list[subprocess.Popen[bytes]], timeout_s: float) -> bool:
+    """Poll /healthz until the API answers; False if a child died or time ran out."""
+    import httpx
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if any(child.poll() is not None for child in children):
+            return False
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    return False
+
+
+def _command_name() -> str:
+    """How to type this very ``langnghe`` here: its name if it is on PATH, else its path."""
+    import shutil
+
+    here = Path(sys.executable).parent / "langnghe"
+    found = shutil.which("langnghe")
+    if found and Path(found).resolve() == here.resolve():
+        return "langnghe"
+    try:
+        return str(here.relative_to(Path.cwd()))
+    except ValueError:
+        return str(here)
+
+
+def _box(lines: list[str]) -> str:
+    """Lines in a frame, so the URL and the key stand out from the log lines above them."""
+    width = max(len(line) for line in lines)
+    rule = "─" * (width + 2)
+    return "\n".join([f"╭{rule}╮", *(f"│ {line.ljust(width)} │" for line in lines), f"╰{rule}╯"])
+
+
 @app.command()
 def up(
     data_dir: DataDirOpt = None,
@@ -377,7 +631,14 @@ def up(
         settings = settings.model_copy(update={"broker_url": broker_url})
     if port:
         settings = settings.model_copy(update={"api_port": port})
-    with database(settings) as settings:
+    if not _port_free(settings.api_host, settings.api_port):
+        typer.echo(
+            f"port {settings.api_port} on {settings.api_host} is already in use "
+            "(another `langnghe up`?); stop it, or choose another with --port",
+            err=True,
+        )
+        raise typer.Exit(1)
+    with database(settings, create=True) as settings:
         assert settings.database_url
         applied = apply_migrations(settings.database_url)
         typer.echo(f"database ready ({len(applied)} migration(s) applied)")
@@ -391,21 +652,36 @@ def up(
         if settings.broker_url:
             env["LANGNGHE_BROKER_URL"] = settings.broker_url
         python = [sys.executable, "-m", "langnghe"]
+        # Each child leads its own process group: Ctrl-C reaches only us, and stopping a
+        # child's group also stops what it started (the worker's pool, its beat).
         children = [
-            subprocess.Popen([*python, "api"], env=env),
-            subprocess.Popen([*python, "worker", "--beat"], env=env),
+            subprocess.Popen([*python, "api"], env=env, start_new_session=True),
+            subprocess.Popen([*python, "worker", "--beat"], env=env, start_new_session=True),
         ]
-        url = f"http://{settings.api_host}:{settings.api_port}"
-        typer.echo(f"langnghe is starting at {url} (docs: {url}/docs); Ctrl-C stops it")
-        if key:
-            typer.echo(f"tenant '{DEFAULT_TENANT}' created; api key (shown once): {key}")
-        else:
-            typer.echo("new key: langnghe keys create --tenant default")
-        _supervise(children)
+        remember_up(settings.data_dir, settings.database_url)
+        try:
+            url = f"http://{settings.api_host}:{settings.api_port}"
+            if _wait_ready(url, children, timeout_s=120):
+                lines = [f"langnghe is running at {url}  (docs: {url}/docs)"]
+                command = _command_name()
+                if key:
+                    lines += [f"tenant '{DEFAULT_TENANT}' created; its API key (shown once):", key]
+                else:
+                    lines.append(f"a new key: {command} keys create --tenant {DEFAULT_TENANT}")
+                lines += [f"other commands: {command} --help", "Ctrl-C stops everything"]
+                typer.echo(_box(lines))
+            _supervise(children)
+        finally:
+            forget_up()
+
+
+def _stop_group(child: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(child.pid, sig)
 
 
 def _supervise(children: list[subprocess.Popen[bytes]]) -> None:
-    """Wait until Ctrl-C, SIGTERM or a child exits; then stop every child cleanly."""
+    """Wait until Ctrl-C, SIGTERM or a child exits; then stop every child and its group."""
     stopping = False
 
     def _stop(*_: object) -> None:
@@ -414,12 +690,17 @@ def _supervise(children: list[subprocess.Popen[bytes]]) -> None:
 
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
+    names = ["api", "worker"]
     while not stopping and all(child.poll() is None for child in children):
         time.sleep(0.2)
+    for name, child in zip(names, children, strict=True):
+        if child.poll() is not None and not stopping:
+            typer.echo(
+                f"the {name} exited (status {child.returncode}); stopping the rest", err=True
+            )
     typer.echo("stopping...")
     for child in children:
-        if child.poll() is None:
-            child.send_signal(signal.SIGTERM)
+        _stop_group(child, signal.SIGTERM)
     deadline = time.monotonic() + 20
     for child in children:
         try:
@@ -427,6 +708,8 @@ def _supervise(children: list[subprocess.Popen[bytes]]) -> None:
         except subprocess.TimeoutExpired:
             child.kill()
             child.wait()
+        # Whatever the child left behind in its group (a beat, pool processes) goes too.
+        _stop_group(child, signal.SIGKILL)
     typer.echo("stopped")
 
 
@@ -446,23 +729,27 @@ def ingest(
     from api.service import store_feedback
     from langnghe.ingest import IngestSummary, read_rows, validate_row
     from workers.celery_app import create_celery
-    from workers.enqueue import enqueue_analysis
+    from workers.enqueue import enqueue_fair
 
-    with (
-        database(settings_for(database_url, data_dir)) as settings,
-        open_pool(settings.database_url, max_size=2) as db,
-    ):
+    with command_db(database_url, data_dir) as (settings, db):
         queue = create_celery(settings)
         summary = IngestSummary()
         found = tenant_or_exit(db, tenant)
         batch: list[FeedbackIn] = []
 
         def flush() -> None:
-            inserted = store_feedback(db, found, batch, settings.pii_redaction)
+            inserted = store_feedback(db, found, batch, settings.pii_redaction, origin="cli")
             fresh = [i.id for i in inserted if not i.duplicate]
             summary.accepted += len(fresh)
             summary.duplicates += len(inserted) - len(fresh)
-            enqueue_analysis(queue, fresh, settings.analyze_batch_size)
+            enqueue_fair(
+                db,
+                queue,
+                found.id,
+                fresh,
+                settings.analyze_batch_size,
+                settings.tenant_max_inflight,
+            )
             batch.clear()
 
         for line, row in tqdm(read_rows(file), desc="ingest", unit="row"):

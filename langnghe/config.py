@@ -142,3 +142,32 @@ class Settings(BaseSettings):
         description="Signs dashboard session cookies; unset: a random secret per API process.",
     )
     dashboard_session_max_age_s: int = Field(default=8 * 3600, ge=60)
+
+    # Rate limits and quotas (0 switches one off). Requests/s are counted in each API
+    # process's memory (with N processes behind a balancer a key gets up to N times the
+    # rate); items/day are counted in Postgres, so they hold across processes.
+    rate_key_per_s: int = Field(default=100, ge=0, description="Requests/s per API key.")
+    rate_tenant_per_s: int = Field(default=200, ge=0, description="Requests/s per tenant.")
+    quota_key_items_per_day: int = Field(
+        default=0, ge=0, description="Items accepted per key and UTC day; 0: no quota."
+    )
+    quota_tenant_items_per_day: int = Field(
+        default=1_000_000, ge=0, description="Items accepted per tenant and UTC day; 0: none."
+    )
+    login_max_failures: int = Field(
+        default=10, ge=1, description="Wrong dashboard keys per client IP (and per tenant) ..."
+    )
+    login_lockout_s: int = Field(
+        default=300, ge=1, description="... within this window, after which logins get 429."
+    )
+    tenant_max_inflight: int = Field(
+        default=256,
+        ge=1,
+        description="Items of one tenant queued for analysis at once; the rest wait their "
+        "turn, so one tenant's backlog cannot starve another's items.",
+    )
+
+    # Personal data.
+    retention_interval_s: float = Field(
+        default=3_600.0, gt=0, description="How often the retention job runs."
+    )

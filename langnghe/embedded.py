@@ -5,7 +5,11 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
-from pgserver import PostgresServer
+# platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI, su): pgserver asks for
+# that directory at import and when starting, and falls back to /tmp itself: harmless.
+warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+
+from pgserver import PostgresServer  # noqa: E402
 
 
 def start_embedded_postgres(data_dir: Path) -> PostgresServer:
@@ -17,7 +21,4 @@ def start_embedded_postgres(data_dir: Path) -> PostgresServer:
     import pgserver
 
     data_dir.mkdir(parents=True, exist_ok=True)
-    with warnings.catch_warnings():
-        # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI); harmless.
-        warnings.simplefilter("ignore")
-        return pgserver.get_server(data_dir / "pgdata", cleanup_mode="stop")
+    return pgserver.get_server(data_dir / "pgdata", cleanup_mode="stop")

@@ -10,9 +10,7 @@ from tqdm import tqdm
 from langnghe.cli_db import (
     DatabaseOpt,
     DataDirOpt,
-    database,
-    open_pool,
-    settings_for,
+    command_db,
     tenant_or_exit,
 )
 
@@ -31,10 +29,7 @@ def refit(
     """Fit the tenant's topics now on every analysed item (ids stay stable, edits stay)."""
     from workers.topics import RefitError, refit_tenant
 
-    with (
-        database(settings_for(database_url, data_dir)) as settings,
-        open_pool(settings.database_url, max_size=2) as db,
-    ):
+    with command_db(database_url, data_dir) as (settings, db):
         found = tenant_or_exit(db, tenant)
         with tqdm(total=100, desc="topics", unit="%", bar_format="{l_bar}{bar}| {elapsed}") as bar:
 

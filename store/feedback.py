@@ -257,7 +257,9 @@ def stale_unfinished(
         UPDATE feedback SET status_changed_at = now()
         WHERE id IN (
             SELECT id FROM feedback
-            WHERE (status = 'pending' AND status_changed_at < now() - make_interval(secs => %s))
+            -- A pending item without queued_at waits for its tenant's share (store.dispatch).
+            WHERE (status = 'pending' AND queued_at IS NOT NULL
+                   AND status_changed_at < now() - make_interval(secs => %s))
                OR (status = 'processing'
                    AND status_changed_at < now() - make_interval(secs => %s))
             ORDER BY status_changed_at

@@ -57,11 +57,12 @@ def create_api_key(conn: Conn, tenant_id: UUID, name: str = "") -> str:
 
 
 def tenant_for_key(conn: Conn, key: str) -> Tenant | None:
-    """The tenant that owns an unrevoked key, or None."""
+    """The tenant that owns an unrevoked, unexpired key, or None."""
     row = conn.execute(
         """
         SELECT t.id, t.name FROM api_keys k JOIN tenants t ON t.id = k.tenant_id
         WHERE k.key_hash = %s AND k.revoked_at IS NULL
+          AND (k.expires_at IS NULL OR k.expires_at > now())
         """,
         (hash_key(key),),
     ).fetchone()
@@ -69,11 +70,12 @@ def tenant_for_key(conn: Conn, key: str) -> Tenant | None:
 
 
 def tenant_for_key_hash(conn: Conn, key_hash: bytes) -> Tenant | None:
-    """The tenant that owns an unrevoked key with this SHA-256 (dashboard sessions)."""
+    """The tenant that owns an unrevoked, unexpired key with this SHA-256 (dashboard sessions)."""
     row = conn.execute(
         """
         SELECT t.id, t.name FROM api_keys k JOIN tenants t ON t.id = k.tenant_id
         WHERE k.key_hash = %s AND k.revoked_at IS NULL
+          AND (k.expires_at IS NULL OR k.expires_at > now())
         """,
         (key_hash,),
     ).fetchone()

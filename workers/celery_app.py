@@ -21,6 +21,7 @@ DELIVER_TASK = "langnghe.deliver"
 SIGNALS_TASK = "langnghe.signals"
 TOPICS_REFIT_TASK = "langnghe.topics.refit"
 TOPICS_EMERGING_TASK = "langnghe.topics.emerging"
+RETENTION_TASK = "langnghe.privacy.retention"
 
 
 def create_celery(settings: Settings) -> Celery:
@@ -41,7 +42,10 @@ def create_celery(settings: Settings) -> Celery:
         # the analyze queue when LANGNGHE_ANALYZE_QUEUE names one (e.g. "gpu").
         task_routes={
             ANALYZE_TASK: {"queue": settings.analyze_queue},
-            **{name: {"queue": CONTROL_QUEUE} for name in (SWEEP_TASK, DELIVER_TASK, SIGNALS_TASK)},
+            **{
+                name: {"queue": CONTROL_QUEUE}
+                for name in (SWEEP_TASK, DELIVER_TASK, SIGNALS_TASK, RETENTION_TASK)
+            },
         },
         task_acks_late=True,
         task_reject_on_worker_lost=True,
@@ -63,6 +67,7 @@ def create_celery(settings: Settings) -> Celery:
                 "schedule": settings.topics_due_check_interval_s,
                 "kwargs": {"only_due": True},
             },
+            "retention": {"task": RETENTION_TASK, "schedule": settings.retention_interval_s},
             "topics-emerging": {
                 "task": TOPICS_EMERGING_TASK,
                 "schedule": settings.topics_emerging_interval_s,

@@ -8,6 +8,8 @@ from uuid import UUID
 
 from celery import Celery
 
+from store import dispatch
+from store.db import Database
 from workers.celery_app import ANALYZE_TASK, DELIVER_TASK
 
 log = logging.getLogger(__name__)
@@ -27,6 +29,42 @@ def enqueue_analysis(app: Celery, ids: Sequence[UUID], batch_size: int) -> bool:
         log.warning("could not enqueue analysis; the sweep will pick the items up", exc_info=True)
         return False
     return True
+
+
+def enqueue_fair(
+    db: Database,
+    app: Celery,
+    tenant_id: UUID,
+    ids: Sequence[UUID],
+    batch_size: int,
+    max_inflight: int,
+) -> int:
+    """Queue a tenant's new items up to its share of the workers; the rest wait their turn.
+
+    Returns how many were queued now. Waiting items are queued by ``dispatch_waiting``
+    as the tenant's earlier items finish (see store.dispatch).
+    """
+    with db.transaction() as conn:
+        claimed = dispatch.claim_share(conn, tenant_id, ids, max_inflight)
+    if claimed:
+        enqueue_analysis(app, claimed, batch_size)
+    return len(claimed)
+
+
+def dispatch_waiting(db: Database, app: Celery, batch_size: int, max_inflight: int) -> int:
+    """Queue waiting items of every tenant with a free share, in batches of one tenant each."""
+    with db.transaction() as conn:
+        by_tenant = dispatch.claim_waiting(conn, max_inflight)
+    # Round-robin over tenants, batch by batch, so that each gets its turn in the queue.
+    chunks = {
+        tenant: [ids[i : i + batch_size] for i in range(0, len(ids), batch_size)]
+        for tenant, ids in by_tenant.items()
+    }
+    for turn in range(max((len(c) for c in chunks.values()), default=0)):
+        for tenant_chunks in chunks.values():
+            if turn < len(tenant_chunks):
+                enqueue_analysis(app, tenant_chunks[turn], batch_size)
+    return sum(len(ids) for ids in by_tenant.values())
 
 
 def nudge_delivery(app: Celery) -> None:

@@ -9,9 +9,16 @@ from celery.signals import worker_process_init
 
 from store import feedback as feedback_store
 from workers.analysis import analyze_batch
-from workers.celery_app import ANALYZE_TASK, DELIVER_TASK, SIGNALS_TASK, SWEEP_TASK
+from workers.celery_app import (
+    ANALYZE_TASK,
+    DELIVER_TASK,
+    RETENTION_TASK,
+    SIGNALS_TASK,
+    SWEEP_TASK,
+)
 from workers.delivery import deliver_due
-from workers.enqueue import enqueue_analysis, nudge_delivery
+from workers.enqueue import dispatch_waiting, enqueue_analysis, nudge_delivery
+from workers.privacy import run_retention
 from workers.runtime import get_runtime
 from workers.signals import DropRule, detect_csat_drops
 from workers.ssrf import guard_for
@@ -33,6 +40,13 @@ def analyze(ids: list[str]) -> int:
     )
     if written:
         nudge_delivery(analyze.app)
+    # These items freed part of their tenant's share: queue what waits for it.
+    dispatch_waiting(
+        runtime.db,
+        analyze.app,
+        runtime.settings.analyze_batch_size,
+        runtime.settings.tenant_max_inflight,
+    )
     return written
 
 
@@ -53,6 +67,9 @@ def sweep() -> int:
     # never shares a batch (and its retries) with another tenant's items.
     for ids in by_tenant.values():
         enqueue_analysis(sweep.app, ids, settings.analyze_batch_size)
+    dispatch_waiting(
+        runtime.db, sweep.app, settings.analyze_batch_size, settings.tenant_max_inflight
+    )
     return sum(len(ids) for ids in by_tenant.values())
 
 
@@ -80,3 +97,10 @@ def signals() -> int:
     if emitted:
         nudge_delivery(signals.app)
     return emitted
+
+
+@shared_task(name=RETENTION_TASK, acks_late=True)
+def retention() -> int:
+    """Apply every tenant's retention policy; the runs are what GET /v1/privacy/retention shows."""
+    runs = run_retention(get_runtime().db)
+    return sum(int(r["counts"].get("feedback", 0)) for r in runs)

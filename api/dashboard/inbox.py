@@ -95,6 +95,14 @@ def _page(request: Request, name: str, session: SessionLike, **context: Any) -> 
     )
 
 
+def _by(request: Request) -> dict[str, Any] | None:
+    """Who acts: the dashboard user, by the key their session was opened with."""
+    principal = getattr(request.state, "principal", None)
+    if principal is None:
+        return None
+    return {"type": principal.kind, "key_id": principal.key_id, "key_name": principal.key_name}
+
+
 def _choice(value: str, allowed: tuple[str, ...]) -> str | None:
     if not value:
         return None
@@ -218,6 +226,8 @@ def build_router(auth: DashboardAuth) -> APIRouter:
                 actor=f"dashboard:{session.tenant_name}",
                 note=note,
                 params=params,
+                by=_by(request),
+                redact_pii=request.app.state.settings.pii_redaction,
             )
         except ApiError as exc:
             if exc.status != 409:

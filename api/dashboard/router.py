@@ -13,6 +13,8 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from fastapi.templating import Jinja2Templates
 
 from api import topic_reports
+from api.audit.service import client_ip
+from api.auth import Principal, allows
 from api.dashboard.charts import sparkline
 from api.dashboard.inbox import SessionLike
 from api.dashboard.session import (
@@ -27,7 +29,9 @@ from api.dashboard.session import (
     read_form,
 )
 from api.errors import ApiError
+from api.ratelimit import LoginThrottle
 from langnghe.config import Settings
+from store import keys as keys_store
 from store import sessions as sessions_store
 from store import tenants as tenants_store
 from store import topics as topics_store
@@ -67,17 +71,51 @@ def _signer(request: Request) -> SessionSigner:
 
 
 def _session(request: Request) -> Session | None:
-    """The request's valid session, re-checking that its key is still unrevoked."""
+    """The request's valid session, re-checking that its key is still active.
+
+    Sets the request's principal (the dashboard user, by the key they logged in with)
+    for the audit log and the scope check of forms.
+    """
     session = _signer(request).loads(request.cookies.get(SESSION_COOKIE))
     if session is None:
         return None
     with _db(request).transaction() as conn:
-        tenant = tenants_store.tenant_for_key_hash(conn, bytes.fromhex(session.key_hash))
+        found = keys_store.lookup(conn, bytes.fromhex(session.key_hash))
         # The session's CSRF token doubles as its server-side id: logout deletes the row.
         is_open = sessions_store.session_is_open(conn, session.csrf, session.tenant_id)
-    if tenant is None or tenant.id != session.tenant_id or not is_open:
+    if (
+        found is None
+        or found[1].state != "active"
+        or found[0].id != session.tenant_id
+        or not is_open
+    ):
         return None
+    tenant, record = found
+    request.state.principal = Principal(
+        "dashboard", tenant, str(record.id), record.name, record.scopes
+    )
     return session
+
+
+def require_admin(request: Request) -> None:
+    """Refuse a dashboard change from a session whose key lacks the admin scope."""
+    principal: Principal | None = getattr(request.state, "principal", None)
+    if principal is None or not allows(principal.scopes, "admin"):
+        raise ApiError(
+            403,
+            "insufficient_scope",
+            "Changes need a key with the 'admin' scope.",
+            {"required": "admin"},
+        )
+
+
+def _throttle(request: Request) -> LoginThrottle:
+    state = request.app.state
+    if not hasattr(state, "login_throttle"):
+        settings: Settings = state.settings
+        state.login_throttle = LoginThrottle(settings.login_max_failures, settings.login_lockout_s)
+    throttle: LoginThrottle = state.login_throttle
+    return throttle
 
 
 def _to_login(request: Request) -> RedirectResponse:
@@ -171,10 +209,26 @@ async def login(request: Request) -> Response:
     form = await _form(request)
     check_token(request.cookies.get(LOGIN_CSRF_COOKIE), form.get("csrf"))
     key = form.get("api_key", "").strip()
+    ip = client_ip(request) or "unknown"
+    throttle = _throttle(request)
+    # Refused before any database work, so a flood of guesses costs almost nothing.
+    throttle.check(ip, [])
     with _db(request).transaction() as conn:
-        tenant = tenants_store.tenant_for_key(conn, key) if key else None
-    if tenant is None:
+        found = keys_store.lookup(conn, tenants_store.hash_key(key)) if key else None
+        suspects = [str(found[0].id)] if found else keys_store.tenants_with_prefix(conn, key[:12])
+    tenant_ids = [str(t) for t in suspects]
+    throttle.check(ip, tenant_ids)
+    if found is None or found[1].state != "active":
+        throttle.failed(ip, tenant_ids)
         return login_page(request, form.get("next", ""), error="That API key is not valid.")
+    tenant, record = found
+    if not allows(record.scopes, "read"):
+        return login_page(
+            request, form.get("next", ""), error="That key may only send feedback (ingest)."
+        )
+    request.state.principal = Principal(
+        "dashboard", tenant, str(record.id), record.name, record.scopes
+    )
     session = Session(tenant.id, tenant.name, tenants_store.hash_key(key).hex(), new_token())
     with _db(request).transaction() as conn:
         sessions_store.open_session(conn, session.csrf, tenant.id, _signer(request).max_age_s)
@@ -294,6 +348,7 @@ async def _edit_session(request: Request) -> tuple[Session, dict[str, str]] | Re
     session = _session(request)
     if session is None:
         return _to_login(request)
+    require_admin(request)
     form = await _form(request)
     check_token(session.csrf, form.get("csrf"))
     return session, form
@@ -363,3 +418,4 @@ class ShellAuth:
         """Raise 403 unless the form carries the session's CSRF token from our own origin."""
         check_origin(request)
         check_token(session.csrf, form.get("csrf"))
+        require_admin(request)

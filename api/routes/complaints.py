@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from pydantic import AwareDatetime
 
 from api import complaints_service
-from api.auth import TenantDep
+from api.auth import Principal, PrincipalDep, TenantDep
 from api.complaint_schemas import (
     AcknowledgeIn,
     AssignIn,
@@ -25,12 +25,20 @@ from api.complaint_schemas import (
     ResolveIn,
 )
 from api.cursor import decode_cursor, encode_cursor
-from api.deps import DbDep
+from api.deps import DbDep, SettingsDep
 from api.schemas import Channel, StorableStr
+from langnghe.config import Settings
 from store import complaints as complaints_store
 from workers.policy import FlagPolicy, load_policy
 
 router = APIRouter(prefix="/v1/complaints", tags=["complaints"])
+
+
+def _acting(principal: Principal, settings: Settings) -> dict[str, Any]:
+    """Who really acts (the key, whatever ``actor`` the client typed) and the redaction flag."""
+    by = {"type": principal.kind, "key_id": principal.key_id, "key_name": principal.key_name}
+    return {"by": by, "redact_pii": settings.pii_redaction}
+
 
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "Not found"}}
 _ACTION_ERRORS: dict[int | str, dict[str, Any]] = {
@@ -116,14 +124,17 @@ def get_complaint(complaint_id: UUID, tenant: TenantDep, db: DbDep) -> dict[str,
 
 
 @router.post("/{complaint_id}/assign", response_model=ComplaintDetail, responses=_ACTION_ERRORS)
-def assign(complaint_id: UUID, body: AssignIn, tenant: TenantDep, db: DbDep) -> dict[str, Any]:
+def assign(
+    complaint_id: UUID, body: AssignIn, principal: PrincipalDep, db: DbDep, settings: SettingsDep
+) -> dict[str, Any]:
     """Assign the complaint to someone, or unassign it with ``null``."""
     return complaints_service.act(
         db,
-        tenant.id,
+        principal.tenant.id,
         complaint_id,
         "assign",
         actor=body.actor,
+        **_acting(principal, settings),
         note=body.note,
         params={"assignee": body.assignee},
     )
@@ -133,32 +144,53 @@ def assign(complaint_id: UUID, body: AssignIn, tenant: TenantDep, db: DbDep) -> 
     "/{complaint_id}/acknowledge", response_model=ComplaintDetail, responses=_ACTION_ERRORS
 )
 def acknowledge(
-    complaint_id: UUID, tenant: TenantDep, db: DbDep, body: AcknowledgeIn | None = None
+    complaint_id: UUID,
+    principal: PrincipalDep,
+    db: DbDep,
+    settings: SettingsDep,
+    body: AcknowledgeIn | None = None,
 ) -> dict[str, Any]:
     """Acknowledge an open complaint (the first response, if none yet)."""
     body = body or AcknowledgeIn()
     return complaints_service.act(
-        db, tenant.id, complaint_id, "acknowledge", actor=body.actor, note=body.note
+        db,
+        principal.tenant.id,
+        complaint_id,
+        "acknowledge",
+        actor=body.actor,
+        **_acting(principal, settings),
+        note=body.note,
     )
 
 
 @router.post("/{complaint_id}/notes", response_model=ComplaintDetail, responses=_ACTION_ERRORS)
-def add_note(complaint_id: UUID, body: NoteIn, tenant: TenantDep, db: DbDep) -> dict[str, Any]:
+def add_note(
+    complaint_id: UUID, body: NoteIn, principal: PrincipalDep, db: DbDep, settings: SettingsDep
+) -> dict[str, Any]:
     """Add a note."""
     return complaints_service.act(
-        db, tenant.id, complaint_id, "note", actor=body.actor, note=body.note
+        db,
+        principal.tenant.id,
+        complaint_id,
+        "note",
+        actor=body.actor,
+        **_acting(principal, settings),
+        note=body.note,
     )
 
 
 @router.post("/{complaint_id}/resolve", response_model=ComplaintDetail, responses=_ACTION_ERRORS)
-def resolve(complaint_id: UUID, body: ResolveIn, tenant: TenantDep, db: DbDep) -> dict[str, Any]:
+def resolve(
+    complaint_id: UUID, body: ResolveIn, principal: PrincipalDep, db: DbDep, settings: SettingsDep
+) -> dict[str, Any]:
     """Resolve with a resolution code."""
     return complaints_service.act(
         db,
-        tenant.id,
+        principal.tenant.id,
         complaint_id,
         "resolve",
         actor=body.actor,
+        **_acting(principal, settings),
         note=body.note,
         params={"resolution_code": body.resolution_code},
     )
@@ -166,10 +198,20 @@ def resolve(complaint_id: UUID, body: ResolveIn, tenant: TenantDep, db: DbDep) -
 
 @router.post("/{complaint_id}/reopen", response_model=ComplaintDetail, responses=_ACTION_ERRORS)
 def reopen(
-    complaint_id: UUID, tenant: TenantDep, db: DbDep, body: ReopenIn | None = None
+    complaint_id: UUID,
+    principal: PrincipalDep,
+    db: DbDep,
+    settings: SettingsDep,
+    body: ReopenIn | None = None,
 ) -> dict[str, Any]:
     """Reopen a resolved complaint; its SLA clock starts again."""
     body = body or ReopenIn()
     return complaints_service.act(
-        db, tenant.id, complaint_id, "reopen", actor=body.actor, note=body.note
+        db,
+        principal.tenant.id,
+        complaint_id,
+        "reopen",
+        actor=body.actor,
+        **_acting(principal, settings),
+        note=body.note,
     )

@@ -11,7 +11,8 @@ from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from pydantic import AwareDatetime, ValidationError
 
-from api.auth import TenantDep
+from api.audit.service import note_audit
+from api.auth import PrincipalDep, TenantDep
 from api.cursor import decode_cursor, encode_cursor
 from api.deps import DbDep, QueueDep, SettingsDep
 from api.errors import ApiError
@@ -26,10 +27,10 @@ from api.schemas import (
     FeedbackOut,
     FeedbackPage,
 )
-from api.service import store_feedback, text_too_large
+from api.service import Quota, store_feedback, text_too_large
 from langnghe.config import Settings
 from store import feedback as feedback_store
-from workers.enqueue import enqueue_analysis
+from workers.enqueue import enqueue_fair
 
 router = APIRouter(prefix="/v1/feedback", tags=["feedback"])
 
@@ -144,23 +145,42 @@ def parse_feedback_body(raw: bytes, settings: Settings) -> list[FeedbackIn]:
         400: {"description": "Invalid JSON or UTF-8"},
         413: {"description": "Text, batch or body too large"},
         422: {"description": "Invalid fields"},
+        429: {"description": "Rate limit or items/day quota exceeded (see Retry-After)"},
     },
 )
 async def post_feedback(
-    request: Request, tenant: TenantDep, db: DbDep, settings: SettingsDep, queue: QueueDep
+    request: Request, principal: PrincipalDep, db: DbDep, settings: SettingsDep, queue: QueueDep
 ) -> AcceptedResponse:
     """Store the items, answer 202 with their ids once committed, then queue the analysis."""
+    tenant = principal.tenant
     # Parsing, validation and (in store_feedback) redaction of a 64 MB batch take seconds of
     # CPU: in the threadpool, so the event loop keeps serving every other tenant meanwhile.
     items = await run_in_threadpool(parse_feedback_body, await request.body(), settings)
-    inserted = await run_in_threadpool(store_feedback, db, tenant, items, settings.pii_redaction)
+    assert principal.key_id is not None
+    quota = Quota(
+        UUID(principal.key_id),
+        settings.quota_key_items_per_day,
+        settings.quota_tenant_items_per_day,
+    )
+    inserted = await run_in_threadpool(
+        store_feedback, db, tenant, items, settings.pii_redaction, quota
+    )
     fresh = [i.id for i in inserted if not i.duplicate]
     for item, result in zip(items, inserted, strict=True):
         if not result.duplicate:
             FEEDBACK_ACCEPTED.labels(channel=item.channel).inc()
     FEEDBACK_DUPLICATES.inc(len(inserted) - len(fresh))
+    note_audit(request, accepted=len(fresh), duplicates=len(inserted) - len(fresh))
     if fresh:
-        await run_in_threadpool(enqueue_analysis, queue, fresh, settings.analyze_batch_size)
+        await run_in_threadpool(
+            enqueue_fair,
+            db,
+            queue,
+            tenant.id,
+            fresh,
+            settings.analyze_batch_size,
+            settings.tenant_max_inflight,
+        )
     return AcceptedResponse(
         items=[
             AcceptedItem(id=i.id, external_id=i.external_id, duplicate=i.duplicate)

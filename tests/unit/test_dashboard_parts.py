@@ -76,11 +76,23 @@ def test_weeks_start_on_monday_and_buckets_have_no_gaps() -> None:
 def test_the_shell_auth_checks_origin_and_token() -> None:
     from starlette.requests import Request
 
+    from api.auth import Principal
     from api.dashboard.router import ShellAuth
+    from store.tenants import Tenant
 
-    def request(origin: str) -> Request:
+    def request(origin: str, scope: str = "admin") -> Request:
         headers = [(b"host", b"127.0.0.1:8000"), (b"origin", origin.encode())]
-        return Request({"type": "http", "method": "POST", "path": "/", "headers": headers})
+        # What the shell's session lookup puts on the request: who is logged in, by which key.
+        principal = Principal("dashboard", Tenant(uuid4(), "t"), "k", "key", (scope,))  # type: ignore[arg-type]
+        return Request(
+            {
+                "type": "http",
+                "method": "POST",
+                "path": "/",
+                "headers": headers,
+                "state": {"principal": principal},
+            }
+        )
 
     auth, session = ShellAuth(), _session()
     auth.check_post(request("http://127.0.0.1:8000"), session, {"csrf": "token"})
@@ -90,3 +102,7 @@ def test_the_shell_auth_checks_origin_and_token() -> None:
     ):
         with pytest.raises(ApiError):
             auth.check_post(request(origin), session, form)
+    # A read-only key may look, not change.
+    with pytest.raises(ApiError) as refused:
+        auth.check_post(request("http://127.0.0.1:8000", "read"), session, {"csrf": "token"})
+    assert refused.value.code == "insufficient_scope"

@@ -1,0 +1,1 @@
+"""Scoped API keys: the admin API (/v1/keys)."""
