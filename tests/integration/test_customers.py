@@ -1,0 +1,457 @@
+"""Customer profiles and interactions over real HTTP and a real Postgres."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import httpx
+import pytest
+
+from store import customers as customers_store
+from store import tenants as tenants_store
+from store.db import Database
+from tests.conftest import TenantKey
+from tests.integration.scripted import ScriptedAnalyzer
+from workers.analysis import analyze_batch
+from workers.customers import refresh_dirty, rescore_all
+
+pytestmark = pytest.mark.integration
+
+NOW = datetime.now(UTC)
+
+
+def _ago(days: float) -> str:
+    return (NOW - timedelta(days=days)).isoformat()
+
+
+def _feedback(
+    client: httpx.Client, db: Database, tenant: TenantKey, items: list[dict[str, Any]]
+) -> list[str]:
+    response = client.post("/v1/feedback", json={"items": items}, headers=tenant.headers)
+    assert response.status_code == 202, response.text
+    ids = [i["id"] for i in response.json()["items"]]
+    analyze_batch(db, ScriptedAnalyzer(), [UUID(i) for i in ids], max_attempts=5)
+    return ids
+
+
+def _interactions(
+    client: httpx.Client, db: Database, tenant: TenantKey, items: list[dict[str, Any]]
+) -> list[str]:
+    response = client.post("/v1/interactions", json={"items": items}, headers=tenant.headers)
+    assert response.status_code == 202, response.text
+    refresh_dirty(db)
+    return [i["id"] for i in response.json()["items"]]
+
+
+def _orders(ref: str, days: list[float], prefix: str = "o") -> list[dict[str, Any]]:
+    return [
+        {
+            "customer_ref": ref,
+            "type": "order",
+            "occurred_at": _ago(d),
+            "value": 100,
+            "external_id": f"{prefix}-{ref}-{d}",
+            "source": "shop",
+        }
+        for d in days
+    ]
+
+
+def _events(client: httpx.Client, tenant: TenantKey, type_: str) -> list[dict[str, Any]]:
+    page = client.get(
+        "/v1/events", params={"type": type_, "limit": 1000}, headers=tenant.headers
+    ).json()
+    return list(page["events"])
+
+
+def _reconciled(db: Database, tenant: TenantKey) -> dict[str, Any]:
+    with db.transaction() as conn:
+        return customers_store.reconcile(conn, tenant.id)
+
+
+def test_feedback_builds_a_profile_in_the_analysis_transaction(
+    client: httpx.Client, db: Database, tenant: TenantKey
+) -> None:
+    ids = _feedback(
+        client,
+        db,
+        tenant,
+        [
+            {
+                "text": "pos stars=5",
+                "channel": "review",
+                "customer_ref": "c1",
+                "rating": 5,
+                "occurred_at": _ago(20),
+            },
+            {
+                "text": "neg stars=2",
+                "channel": "email",
+                "customer_ref": "c1",
+                "occurred_at": _ago(10),
+            },
+            {
+                "text": "pos stars=4",
+                "channel": "social",
+                "customer_ref": "c2",
+                "survey_score": 10,
+                "occurred_at": _ago(5),
+            },
+            {"text": "no customer", "channel": "review"},
+        ],
+    )
+    c1 = client.get("/v1/customers/c1", headers=tenant.headers).json()
+    assert c1["feedback_count"] == 2 and c1["negative_count"] == 1
+    assert c1["channels"] == ["email", "review"]
+    assert c1["csat_inferred"] == pytest.approx(3.5)
+    low, high = c1["csat_inferred_interval"]
+    assert low < 3.5 < high
+    assert c1["csat_real"] == 5 and c1["nps_real"] is None
+    assert [e["id"] for e in c1["timeline"]] == [ids[1], ids[0]]
+    assert c1["timeline"][0]["summary"]["sentiment"] == "negative"
+    assert c1["segment"] == "promoter" and c1["segment_source"] == "survey"
+    c2 = client.get("/v1/customers/c2", headers=tenant.headers).json()
+    assert c2["nps_real"] == 10 and c2["segment"] == "promoter"
+    changed = _events(client, tenant, "customer.segment_changed")
+    assert {e["data"]["customer_ref"] for e in changed} == {"c1", "c2"}
+    assert c1["segment_history"][-1]["segment"] == "promoter"
+    page = client.get("/v1/customers", headers=tenant.headers).json()
+    assert page["count"] == 2
+    assert _reconciled(db, tenant) == {"checked": 2, "pending": [], "mismatches": []}
+    # Re-running the analysis changes nothing and emits no second segment change.
+    analyze_batch(db, ScriptedAnalyzer(), [UUID(i) for i in ids], max_attempts=5)
+    assert len(_events(client, tenant, "customer.segment_changed")) == 2
+
+
+def test_interactions_are_idempotent_and_refresh_profiles(
+    client: httpx.Client, db: Database, tenant: TenantKey
+) -> None:
+    items = [
+        *_orders("buyer", [40, 30, 20, 10]),
+        {
+            "customer_ref": "buyer",
+            "type": "survey_answered",
+            "occurred_at": _ago(9),
+            "attributes": {"nps": 8, "survey": "nps-q4"},
+            "external_id": "s-1",
+            "source": "shop",
+        },
+    ]
+    response = client.post("/v1/interactions", json={"items": items}, headers=tenant.headers)
+    assert response.status_code == 202
+    assert response.json()["accepted"] == 5 and response.json()["duplicates"] == 0
+    # Committed, but the profile's refresh is queued: reconciliation says so.
+    assert _reconciled(db, tenant)["pending"] == ["buyer"]
+    refresh_dirty(db)
+    assert _reconciled(db, tenant) == {"checked": 1, "pending": [], "mismatches": []}
+    again = client.post("/v1/interactions", json={"items": items}, headers=tenant.headers).json()
+    assert again["accepted"] == 0 and again["duplicates"] == 5
+    assert [i["id"] for i in again["items"]] == [i["id"] for i in response.json()["items"]]
+    one = client.post("/v1/interactions", json=items[0], headers=tenant.headers).json()
+    assert one["duplicates"] == 1
+    profile = client.get("/v1/customers/buyer", headers=tenant.headers).json()
+    assert profile["order_count"] == 4 and profile["revenue"] == 400
+    assert profile["nps_real"] == 8 and profile["segment"] == "passive"
+    assert profile["interaction_count"] == 5 and profile["feedback_count"] == 0
+    assert profile["timeline"][0]["type"] == "survey_answered"
+    assert profile["timeline"][0]["summary"]["survey"] == "nps-q4"
+    assert _reconciled(db, tenant)["mismatches"] == []
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code", "loc"),
+    [
+        (b"{", 400, "invalid_json", None),
+        (b"\xff\xfe", 400, "invalid_encoding", None),
+        (
+            {"customer_ref": "x", "type": "refund", "occurred_at": _ago(1)},
+            422,
+            "validation_error",
+            None,
+        ),
+        (
+            {"customer_ref": "x", "type": "delivery", "occurred_at": _ago(1), "attributes": {}},
+            422,
+            "validation_error",
+            ["delivery", "attributes", "promised_at"],
+        ),
+        (
+            {
+                "customer_ref": "x",
+                "type": "survey_answered",
+                "occurred_at": _ago(1),
+                "attributes": {"nps": 11},
+            },
+            422,
+            "validation_error",
+            None,
+        ),
+        (
+            {
+                "customer_ref": "x",
+                "type": "survey_answered",
+                "occurred_at": _ago(1),
+                "attributes": {},
+            },
+            422,
+            "validation_error",
+            None,
+        ),
+        (
+            {"customer_ref": "x", "type": "order", "occurred_at": "2026-01-01T10:00:00"},
+            422,
+            "validation_error",
+            ["order", "occurred_at"],
+        ),
+        (
+            {"customer_ref": "", "type": "order", "occurred_at": _ago(1)},
+            422,
+            "validation_error",
+            None,
+        ),
+        (
+            {"customer_ref": "x\u0000", "type": "order", "occurred_at": _ago(1)},
+            422,
+            "validation_error",
+            None,
+        ),
+        (
+            {
+                "customer_ref": "x",
+                "type": "support_contact",
+                "occurred_at": _ago(1),
+                "attributes": {"wait_seconds": -1},
+            },
+            422,
+            "validation_error",
+            None,
+        ),
+        (
+            {"customer_ref": "x", "type": "order", "occurred_at": _ago(1), "colour": "red"},
+            422,
+            "validation_error",
+            None,
+        ),
+        ({"items": []}, 422, "validation_error", None),
+        ({"items": _orders("x", list(range(21)))}, 413, "batch_too_large", None),
+    ],
+)
+def test_bad_interactions_are_refused_with_a_code(
+    client: httpx.Client,
+    db: Database,
+    tenant: TenantKey,
+    body: Any,
+    status: int,
+    code: str,
+    loc: list[str] | None,
+) -> None:
+    if isinstance(body, bytes):
+        response = client.post(
+            "/v1/interactions",
+            content=body,
+            headers={**tenant.headers, "Content-Type": "application/json"},
+        )
+    else:
+        response = client.post("/v1/interactions", json=body, headers=tenant.headers)
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert error["code"] == code
+    if loc is not None:
+        assert any(d["loc"][-len(loc) :] == loc for d in error["details"]), error["details"]
+    assert client.get("/v1/customers", headers=tenant.headers).json()["count"] == 0
+
+
+def test_a_late_delivery_then_silence_makes_a_silent_detractor(
+    client: httpx.Client, db: Database, tenant: TenantKey
+) -> None:
+    ids = _interactions(
+        client,
+        db,
+        tenant,
+        [
+            *_orders("quiet", [130, 110, 90, 70, 50]),
+            {
+                "customer_ref": "quiet",
+                "type": "delivery",
+                "occurred_at": _ago(49),
+                "external_id": "d-1",
+                "source": "shop",
+                "attributes": {"promised_at": _ago(48), "delivered_at": _ago(44)},
+            },
+            *_orders("loyal", [35, 25, 15, 5]),
+        ],
+    )
+    delivery_id = ids[5]
+    quiet = client.get("/v1/customers/quiet", headers=tenant.headers).json()
+    assert quiet["risk_band"] == "high" and quiet["silent"]
+    codes = [r["code"] for r in quiet["reasons"]]
+    assert codes[0] == "silence_after_bad_experience"
+    assert quiet["reasons"][0]["interaction_ids"] == [delivery_id]
+    assert "4.0 days late" in quiet["reasons"][0]["message"]
+    assert quiet["segment"] == "detractor" and quiet["segment_source"] == "behaviour"
+    loyal = client.get("/v1/customers/loyal", headers=tenant.headers).json()
+    assert loyal["risk_band"] == "low" and loyal["reasons"] == []
+    silent = client.get("/v1/customers/silent-detractors", headers=tenant.headers).json()
+    assert [c["ref"] for c in silent["items"]] == ["quiet"] and silent["count"] == 1
+    (at_risk,) = _events(client, tenant, "customer.at_risk")
+    assert at_risk["data"]["customer_ref"] == "quiet" and at_risk["data"]["silent"]
+    # The beat's rescoring keeps the state and does not announce it again.
+    rescore_all(db)
+    assert len(_events(client, tenant, "customer.at_risk")) == 1
+    # Silence grows with time alone: a month later the loyal customer is drifting too.
+    rescore_all(db, now=NOW + timedelta(days=40))
+    loyal = client.get("/v1/customers/loyal", headers=tenant.headers).json()
+    assert loyal["risk_band"] != "low"
+    assert loyal["reasons"][0]["code"] == "frequency_drop"
+
+
+def test_written_signals_raise_the_risk(
+    client: httpx.Client, db: Database, tenant: TenantKey
+) -> None:
+    ids = _feedback(
+        client,
+        db,
+        tenant,
+        [
+            {
+                "text": "pos stars=5",
+                "channel": "review",
+                "customer_ref": "w",
+                "occurred_at": _ago(30),
+            },
+            {
+                "text": "angry churn sev=critical",
+                "channel": "social",
+                "customer_ref": "w",
+                "occurred_at": _ago(2),
+            },
+        ],
+    )
+    profile = client.get("/v1/customers/w", headers=tenant.headers).json()
+    codes = {r["code"]: r for r in profile["reasons"]}
+    assert {"churn_cue", "unresolved_complaint", "severe_feedback"} <= set(codes)
+    assert codes["churn_cue"]["feedback_ids"] == [ids[1]]
+    assert profile["risk_band"] == "high" and not profile["silent"]
+    assert profile["complaint_count"] == 1
+    assert [c["kind"] for c in profile["cases"]] == ["complaint"]
+    silent = client.get("/v1/customers/silent-detractors", headers=tenant.headers).json()
+    assert silent["items"] == []
+
+
+def test_list_filters_sort_and_cursor_paging(
+    client: httpx.Client, db: Database, tenant: TenantKey
+) -> None:
+    _feedback(
+        client,
+        db,
+        tenant,
+        [
+            {
+                "text": f"{'angry churn' if n % 3 == 0 else 'pos stars=5'} n{n}",
+                "channel": "social" if n % 2 else "email",
+                "customer_ref": f"p{n}",
+                "occurred_at": _ago(n),
+            }
+            for n in range(7)
+        ],
+    )
+    seen: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        params: dict[str, Any] = {"limit": 3}
+        if cursor:
+            params["cursor"] = cursor
+        page = client.get("/v1/customers", params=params, headers=tenant.headers).json()
+        seen += page["items"]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert len(seen) == 7 and len({c["ref"] for c in seen}) == 7
+    risks = [c["risk_score"] for c in seen]
+    assert risks == sorted(risks, reverse=True)
+    assert {c["ref"] for c in seen[:3]} == {"p0", "p3", "p6"}
+    high = client.get("/v1/customers", params={"risk_band": "high"}, headers=tenant.headers)
+    assert {c["ref"] for c in high.json()["items"]} == {"p0", "p3", "p6"}
+    social = client.get("/v1/customers", params={"channel": "social"}, headers=tenant.headers)
+    assert {c["ref"] for c in social.json()["items"]} == {"p1", "p3", "p5"}
+    promoters = client.get(
+        "/v1/customers", params={"segment": "promoter"}, headers=tenant.headers
+    ).json()
+    assert promoters["count"] == 4
+    recent = client.get(
+        "/v1/customers", params={"last_contact_after": _ago(2.5)}, headers=tenant.headers
+    ).json()
+    assert {c["ref"] for c in recent["items"]} == {"p0", "p1", "p2"}
+    bad = client.get("/v1/customers", params={"cursor": "nope"}, headers=tenant.headers)
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid_cursor"
+    bad = client.get("/v1/customers", params={"risk_band": "extreme"}, headers=tenant.headers)
+    assert bad.status_code == 422
+
+
+def test_every_customer_endpoint_is_isolated_by_tenant(
+    client: httpx.Client, db: Database, tenant: TenantKey
+) -> None:
+    with db.transaction() as conn:
+        other_id = tenants_store.create_tenant(conn, f"other-{secrets.token_hex(4)}").id
+        other = TenantKey(other_id, "other", tenants_store.create_api_key(conn, other_id))
+    _feedback(
+        client,
+        db,
+        tenant,
+        [{"text": "angry churn", "channel": "social", "customer_ref": "shared-ref"}],
+    )
+    _interactions(client, db, tenant, _orders("shared-ref", [3, 2]))
+    # The same source + external_id in another tenant is a new row, not a duplicate.
+    response = client.post(
+        "/v1/interactions", json={"items": _orders("theirs", [3, 2])}, headers=other.headers
+    )
+    assert response.json()["accepted"] == 2
+    assert client.get("/v1/customers/shared-ref", headers=other.headers).status_code == 404
+    assert client.get("/v1/customers/theirs", headers=tenant.headers).status_code == 404
+    assert client.get("/v1/customers", headers=other.headers).json()["count"] == 0
+    refresh_dirty(db)
+    assert [
+        c["ref"] for c in client.get("/v1/customers", headers=other.headers).json()["items"]
+    ] == ["theirs"]
+    assert client.get("/v1/customers/silent-detractors", headers=other.headers).json()["count"] == 0
+    assert client.get("/v1/customers/reconciliation", headers=other.headers).json()["checked"] == 1
+    mine = client.get("/v1/customers/shared-ref", headers=tenant.headers).json()
+    assert mine["order_count"] == 2 and mine["feedback_count"] == 1
+    for path in (
+        "/v1/customers",
+        "/v1/customers/shared-ref",
+        "/v1/customers/silent-detractors",
+        "/v1/customers/reconciliation",
+    ):
+        assert client.get(path).status_code == 401
+    assert client.post("/v1/interactions", json=_orders("z", [1])[0]).status_code == 401
+
+
+def test_reconciliation_finds_a_profile_that_drifted(
+    client: httpx.Client, db: Database, tenant: TenantKey
+) -> None:
+    _feedback(
+        client,
+        db,
+        tenant,
+        [
+            {"text": "pos", "channel": "review", "customer_ref": "d1"},
+            {"text": "pos", "channel": "review", "customer_ref": "d2"},
+        ],
+    )
+    _interactions(client, db, tenant, _orders("d3", [4, 3]))
+    assert _reconciled(db, tenant)["mismatches"] == []
+    with db.transaction() as conn:
+        conn.execute(
+            "UPDATE customers SET feedback_count = 7 WHERE tenant_id = %s AND ref = 'd1'",
+            (tenant.id,),
+        )
+        conn.execute("DELETE FROM customers WHERE tenant_id = %s AND ref = 'd2'", (tenant.id,))
+    report = client.get("/v1/customers/reconciliation", headers=tenant.headers).json()
+    assert report["mismatches"] == [
+        {"ref": "d1", "missing": False, "orphan": False, "columns": ["feedback_count"]},
+        {"ref": "d2", "missing": True, "orphan": False, "columns": []},
+    ]
