@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 import httpx
 import pytest
+from typer.testing import CliRunner
 
+from langnghe.cli import app
 from store import customers as customers_store
 from store import tenants as tenants_store
 from store.db import Database
@@ -455,3 +459,37 @@ def test_reconciliation_finds_a_profile_that_drifted(
         {"ref": "d1", "missing": False, "orphan": False, "columns": ["feedback_count"]},
         {"ref": "d2", "missing": True, "orphan": False, "columns": []},
     ]
+
+
+def test_langnghe_ingest_takes_interaction_files(
+    client: httpx.Client, db: Database, tenant: TenantKey, database_url: str, tmp_path: Path
+) -> None:
+    csv_file = tmp_path / "interactions.csv"
+    csv_file.write_text(
+        "customer_ref,type,occurred_at,value,external_id,wait_seconds,resolved\n"
+        f"f1,order,{_ago(9)},250,o-1,,\n"
+        f"f1,support_contact,{_ago(8)},,c-1,1200,false\n"
+        f"f1,order,not-a-date,10,o-2,,\n",
+        encoding="utf-8",
+    )
+    jsonl = tmp_path / "interactions.jsonl"
+    jsonl.write_text(
+        json.dumps({"customer_ref": "f2", "type": "app_session", "occurred_at": _ago(1)})
+        + "\n{broken\n",
+        encoding="utf-8",
+    )
+    runner = CliRunner()
+    args = ["--kind", "interactions", "--tenant", tenant.name, "--database-url", database_url]
+    result = runner.invoke(app, ["ingest", str(csv_file), *args])
+    assert result.exit_code == 0, result.output
+    assert "accepted 2, duplicates 0, rejected 1" in result.output
+    assert "occurred_at" in result.output
+    result = runner.invoke(app, ["ingest", str(jsonl), *args])
+    assert "accepted 1, duplicates 0, rejected 1" in result.output
+    result = runner.invoke(app, ["ingest", str(csv_file), *args])
+    assert "accepted 0, duplicates 2, rejected 1" in result.output
+    refresh_dirty(db)
+    f1 = client.get("/v1/customers/f1", headers=tenant.headers).json()
+    assert f1["order_count"] == 1 and f1["revenue"] == 250
+    contact = next(e for e in f1["timeline"] if e["type"] == "support_contact")
+    assert contact["summary"] == {"value": None, "wait_seconds": 1200.0, "resolved": False}
