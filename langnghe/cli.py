@@ -421,6 +421,26 @@ def _print_summary(summary: IngestSummary) -> None:
         typer.echo(f"  {example}")
 
 
+def _train_churn(tenant: str, database_url: str | None, data_dir: Path | None) -> None:
+    """``langnghe train --churn``: fit, compare on held-out customers, print the report."""
+    import json
+
+    from workers.customers import train_churn
+
+    with (
+        database(settings_for(database_url, data_dir)) as settings,
+        open_pool(settings.database_url, max_size=2) as db,
+    ):
+        report = train_churn(db, tenant_or_exit(db, tenant).id)
+    typer.echo(json.dumps(report, indent=2))
+    if report.get("use_model"):
+        typer.echo("the trained model is better on held-out customers: it scores from now on")
+    else:
+        typer.echo(
+            "the transparent score stays: " + report.get("reason", "the model was not better")
+        )
+
+
 DataOpt = Annotated[
     list[Path] | None,
     typer.Option(
@@ -492,8 +512,21 @@ def train(
     max_steps: Annotated[
         int | None, typer.Option(min=1, help="--finetune: stop after this many steps.")
     ] = None,
+    churn: Annotated[
+        bool,
+        typer.Option(
+            help="Fit --tenant's churn model on its cancellations; it replaces the transparent "
+            "score only if better on held-out customers."
+        ),
+    ] = False,
+    tenant: Annotated[str | None, typer.Option(help="--churn: tenant name.")] = None,
+    database_url: DatabaseOpt = None,
+    data_dir: DataDirOpt = None,
 ) -> None:
     """Train the heads on labelled data; writes heads, model cards and the manifest."""
+    if churn:
+        _train_churn(tenant or DEFAULT_TENANT, database_url, data_dir)
+        return
     data = data or _default_data("seed.jsonl")
     if finetune:
         from nlp.encoder import default_torch_model

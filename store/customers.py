@@ -445,3 +445,105 @@ def put_settings(conn: Conn, tenant_id: UUID, settings: dict[str, Any]) -> None:
         """,
         (tenant_id, Jsonb(settings)),
     )
+
+
+def active_churn_model(conn: Conn, tenant_id: UUID) -> dict[str, Any] | None:
+    """The tenant's trained churn model, if one is stored and in use."""
+    row = conn.execute(
+        "SELECT model FROM churn_models WHERE tenant_id = %s AND active", (tenant_id,)
+    ).fetchone()
+    return None if row is None else dict(row["model"])
+
+
+def put_churn_model(conn: Conn, tenant_id: UUID, model: dict[str, Any], active: bool) -> None:
+    """Store the tenant's latest churn model and whether it replaces the transparent score."""
+    conn.execute(
+        """
+        INSERT INTO churn_models (tenant_id, model, active) VALUES (%s, %s, %s)
+        ON CONFLICT (tenant_id) DO UPDATE
+            SET model = EXCLUDED.model, active = EXCLUDED.active, trained_at = now()
+        """,
+        (tenant_id, Jsonb(model), active),
+    )
+
+
+@dataclass(frozen=True)
+class RecoveryCase:
+    """A recovery case to open in the complaint inbox for a customer."""
+
+    ref: str
+    priority: str
+    risk: float
+    reasons: Sequence[str]
+    suggested_action: str
+    flagged_at: datetime
+    sla_due_at: datetime
+
+
+def open_recovery_cases(
+    conn: Conn, tenant_id: UUID, cases: Sequence[RecoveryCase]
+) -> dict[str, UUID]:
+    """Open the cases; a customer with an unresolved one is skipped. Returns ref -> case id."""
+    if not cases:
+        return {}
+    rows = conn.execute(
+        """
+        INSERT INTO complaints (tenant_id, kind, customer_ref, priority, priority_score, reasons,
+            category, channel, severity, churn_risk, complaint_score, suggested_action,
+            flagged_at, sla_due_at, updated_at)
+        SELECT %s, 'recovery', u.ref, u.priority, u.risk * 10,
+               ARRAY(SELECT jsonb_array_elements_text(u.reasons)), 'other', 'customer',
+               'medium', true, u.risk, u.action, u.flagged_at, u.due, u.flagged_at
+        FROM unnest(%s::text[], %s::text[], %s::real[], %s::jsonb[], %s::text[],
+                    %s::timestamptz[], %s::timestamptz[])
+             AS u(ref, priority, risk, reasons, action, flagged_at, due)
+        ON CONFLICT (tenant_id, customer_ref) WHERE kind = 'recovery' AND status <> 'resolved'
+        DO NOTHING
+        RETURNING id, customer_ref
+        """,
+        (
+            tenant_id,
+            [c.ref for c in cases],
+            [c.priority for c in cases],
+            [c.risk for c in cases],
+            [Jsonb(list(c.reasons)) for c in cases],
+            [c.suggested_action for c in cases],
+            [c.flagged_at for c in cases],
+            [c.sla_due_at for c in cases],
+        ),
+    ).fetchall()
+    if rows:
+        conn.execute(
+            """
+            INSERT INTO complaint_history (complaint_id, tenant_id, action, actor, data)
+            SELECT c.id, c.tenant_id, 'flagged', 'customer_policy',
+                   jsonb_build_object('priority', c.priority, 'reasons', to_jsonb(c.reasons),
+                                      'kind', 'recovery')
+            FROM complaints c WHERE c.id = ANY(%s)
+            """,
+            ([r["id"] for r in rows],),
+        )
+    return {r["customer_ref"]: r["id"] for r in rows}
+
+
+def lukewarm_topics(conn: Conn, tenant_id: UUID, refs: Sequence[str]) -> dict[str, list[str]]:
+    """Per customer, the topics of their neutral or negative feedback, most frequent first."""
+    rows = conn.execute(
+        """
+        SELECT f.customer_ref AS ref, COALESCE(t.label, t.auto_label) AS topic, count(*) AS n
+        FROM feedback f JOIN analyses a ON a.feedback_id = f.id
+             JOIN topic_assignments ta ON ta.feedback_id = f.id
+             JOIN topics t ON t.tenant_id = ta.tenant_id
+                          AND t.id = COALESCE((SELECT merged_into FROM topics m
+                                               WHERE m.tenant_id = ta.tenant_id
+                                                 AND m.id = ta.topic_id), ta.topic_id)
+        WHERE f.tenant_id = %s AND f.customer_ref = ANY(%s) AND a.sentiment <> 'positive'
+          AND NOT t.is_noise
+        GROUP BY 1, 2 ORDER BY 1, 3 DESC, 2
+        """,
+        (tenant_id, list(refs)),
+    ).fetchall()
+    out: dict[str, list[str]] = {r: [] for r in refs}
+    for row in rows:
+        out[row["ref"]].append(row["topic"])
+    return out

@@ -186,12 +186,12 @@ def assess(
     features["silence_ratio"] = (silence / gap) if silence is not None else 0.0
     features["activity_count"] = float(len(activity))
 
-    if usual is not None and silence is not None and silence >= 2 * gap:
+    if usual is not None and silence is not None and silence >= 1.5 * gap:
         ratio = silence / gap
         reasons.append(
             _point(
                 "frequency_drop",
-                min(0.6, 0.15 * (ratio - 1)),
+                min(0.6, 0.2 * (ratio - 1)),
                 f"silent {silence / DAY:.0f} days against a usual {gap / DAY:.0f}",
                 last,
             )

@@ -10,20 +10,31 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
 from uuid import UUID
 
 from celery import shared_task
+from pydantic import BaseModel, ConfigDict, Field
 
+from store import complaints as complaints_store
 from store import customers as customers_store
 from store import events as events_store
 from store import interactions as interactions_store
 from store.db import Conn, Database
 from store.events import NewEvent
 from workers.celery_app import CUSTOMERS_REFRESH_TASK, CUSTOMERS_RESCORE_TASK
-from workers.customer_risk import Assessment, FeedbackFact, InteractionFact, assess
-from workers.events import CUSTOMER_AT_RISK, CUSTOMER_SEGMENT_CHANGED
+from workers.customer_model import ChurnModel, train_and_compare
+from workers.customer_risk import (
+    HIGH_BAND,
+    MEDIUM_BAND,
+    Assessment,
+    FeedbackFact,
+    InteractionFact,
+    assess,
+)
+from workers.events import COMPLAINT_FLAGGED, CUSTOMER_AT_RISK, CUSTOMER_SEGMENT_CHANGED
+from workers.policy import Priority, load_policy, sla_due
 
 
 def feedback_fact(row: dict[str, Any]) -> FeedbackFact:
@@ -71,21 +82,136 @@ def assess_stored(
     }
 
 
+class CustomerSettings(BaseModel):
+    """A tenant's customer settings. Every field has a default, so ``{}`` is valid."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    recovery_cases: Literal["off", "silent_detractors", "detractors"] = Field(
+        default="off",
+        description="Open a recovery case in the complaint inbox for customers at high risk "
+        "who never complained ('silent_detractors'), also for every detractor, real or "
+        "inferred ('detractors'), or never ('off').",
+    )
+    recovery_priority: Priority = Field(default="p2", description="Priority of recovery cases.")
+
+
+def load_settings(document: dict[str, Any] | None) -> CustomerSettings:
+    """The tenant's settings, or the defaults."""
+    return CustomerSettings.model_validate(document or {})
+
+
+# The suggested next step for a recovery case, by its heaviest reason.
+NEXT_STEP = {
+    "silence_after_bad_experience": "Call to apologise for the bad experience and offer a "
+    "goodwill gesture; they have not been back since.",
+    "bad_experiences": "Apologise for the recent problems and check the next order arrives well.",
+    "frequency_drop": "Send a win-back offer on what they usually buy.",
+    "unresolved_complaint": "Resolve their open complaint first, then follow up.",
+    "reopened_complaint": "Escalate the reopened complaint to a senior agent.",
+    "churn_cue": "Call within a day: they wrote that they may leave.",
+    "severe_feedback": "Call about the severe issue they reported.",
+    "negative_trend": "Ask what changed: their feedback is getting worse.",
+    "detractor_answer": "Close the loop on their survey answer: ask what went wrong.",
+}
+
+
+def _recovery_cases(
+    conn: Conn,
+    tenant_id: UUID,
+    scores: Sequence[customers_store.Score],
+    before: dict[str, dict[str, Any]],
+    now: datetime,
+) -> list[NewEvent]:
+    """Open recovery cases where the tenant's settings ask for them; their events."""
+    settings = load_settings(customers_store.get_settings(conn, tenant_id))
+    if settings.recovery_cases == "off":
+        return []
+    wanted = []
+    for s in scores:
+        profile = before.get(s.ref, {})
+        if profile.get("cancelled_at") is not None:
+            continue
+        silent = s.risk_band == "high" and profile.get("complaint_count", 0) == 0
+        detractor = settings.recovery_cases == "detractors" and s.segment == "detractor"
+        if silent or detractor:
+            top = s.reasons[0]["code"] if s.reasons else None
+            step = NEXT_STEP.get(top or "", "Reach out and ask how we can do better.")
+            wanted.append((s, step))
+    if not wanted:
+        return []
+    policy = load_policy(complaints_store.get_policies(conn, [tenant_id]).get(tenant_id))
+    due = sla_due(policy, settings.recovery_priority, now)
+    opened = customers_store.open_recovery_cases(
+        conn,
+        tenant_id,
+        [
+            customers_store.RecoveryCase(
+                ref=s.ref,
+                priority=settings.recovery_priority,
+                risk=s.risk_score,
+                reasons=[r["code"] for r in s.reasons],
+                suggested_action=step,
+                flagged_at=now,
+                sla_due_at=due,
+            )
+            for s, step in wanted
+        ],
+    )
+    by_ref = {s.ref: (s, step) for s, step in wanted}
+    return [
+        NewEvent(
+            COMPLAINT_FLAGGED,
+            {
+                "complaint_id": str(case_id),
+                "kind": "recovery",
+                "feedback_id": None,
+                "customer_ref": ref,
+                "status": "open",
+                "priority": settings.recovery_priority,
+                "reasons": by_ref[ref][0].reasons,
+                "risk_score": by_ref[ref][0].risk_score,
+                "segment": by_ref[ref][0].segment,
+                "suggested_action": by_ref[ref][1],
+                "flagged_at": now.isoformat(),
+                "sla_due_at": due.isoformat(),
+            },
+        )
+        for ref, case_id in opened.items()
+    ]
+
+
+def _band(risk: float) -> str:
+    return "high" if risk >= HIGH_BAND else "medium" if risk >= MEDIUM_BAND else "low"
+
+
 def rescore(conn: Conn, tenant_id: UUID, refs: Sequence[str], now: datetime) -> list[NewEvent]:
     """Score these customers, store the scores, and return the events of what changed.
 
-    ``customer.at_risk`` when a customer enters the high band (not after a cancellation),
-    ``customer.segment_changed`` when the NPS segment changes.
+    The risk is the transparent score, or the tenant's trained model where
+    ``langnghe train --churn`` found it better; the reasons are always the transparent
+    score's. ``customer.at_risk`` when a customer enters the high band (not after a
+    cancellation), ``customer.segment_changed`` when the NPS segment changes.
     """
     if not refs:
         return []
     before = customers_store.profiles(conn, tenant_id, refs)
     assessed = assess_stored(conn, tenant_id, refs, now)
+    stored = customers_store.active_churn_model(conn, tenant_id)
+    model = ChurnModel.from_json(stored) if stored else None
+    risks = (
+        {
+            ref: 1.0 if "cancelled" in {r.code for r in a.reasons} else model.predict(a)
+            for ref, a in assessed.items()
+        }
+        if model
+        else {ref: a.risk for ref, a in assessed.items()}
+    )
     scores = [
         customers_store.Score(
             ref=ref,
-            risk_score=round(a.risk, 4),
-            risk_band=a.band,
+            risk_score=round(risks[ref], 4),
+            risk_band=_band(risks[ref]),
             reasons=[r.as_json() for r in a.reasons],
             csat_trend=a.csat_trend,
             segment=a.segment,
@@ -94,7 +220,7 @@ def rescore(conn: Conn, tenant_id: UUID, refs: Sequence[str], now: datetime) -> 
         for ref, a in assessed.items()
     ]
     customers_store.save_scores(conn, tenant_id, scores, now)
-    events: list[NewEvent] = []
+    events = _recovery_cases(conn, tenant_id, scores, before, now)
     for score in scores:
         old = before.get(score.ref, {})
         cancelled = old.get("cancelled_at") is not None
@@ -169,6 +295,44 @@ def rescore_all(db: Database, page: int = 500, now: datetime | None = None) -> i
             total += len(refs)
             after = refs[-1]
     return total
+
+
+def train_churn(
+    db: Database, tenant_id: UUID, horizon_days: int = 30, now: datetime | None = None
+) -> dict[str, Any]:
+    """Fit the tenant's churn model on its cancellations and keep it only if it is better.
+
+    See workers.customer_model for the framing: features as of ``now - horizon``, labels
+    = a cancellation in the horizon; held-out customers by a hash of their ref.
+    """
+    now = now or datetime.now(UTC)
+    cutoff = now - timedelta(days=horizon_days)
+    assessed: dict[str, Assessment] = {}
+    labels: dict[str, int] = {}
+    after: str | None = None
+    with db.transaction() as conn:
+        while refs := customers_store.scorable_refs(conn, tenant_id, after, 500):
+            after = refs[-1]
+            interactions = interactions_store.interactions_of(conn, tenant_id, refs)
+            feedback = customers_store.feedback_of(conn, tenant_id, refs)
+            for ref in refs:
+                rows = [interaction_fact(r) for r in interactions[ref]]
+                facts = [feedback_fact(r) for r in feedback[ref]]
+                seen = [r.at for r in rows if r.at <= cutoff]
+                seen += [f.at for f in facts if f.at <= cutoff]
+                cancels = [r.at for r in rows if r.type == "cancellation"]
+                if not seen or any(at <= cutoff for at in cancels):
+                    continue
+                assessed[ref] = assess(facts, rows, cutoff)
+                labels[ref] = int(any(cutoff < at <= now for at in cancels))
+    model, report = train_and_compare(assessed, labels)
+    report["horizon_days"] = horizon_days
+    if model is not None:
+        with db.transaction() as conn:
+            customers_store.put_churn_model(
+                conn, tenant_id, {**model.as_json(), "report": report}, bool(report["use_model"])
+            )
+    return report
 
 
 @shared_task(name=CUSTOMERS_REFRESH_TASK, acks_late=True)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import csv
+import io
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import AwareDatetime
 
@@ -14,6 +16,9 @@ from api.customers.schemas import (
     CustomerDetail,
     CustomerOut,
     CustomerPage,
+    LoopEntry,
+    LoopList,
+    LoopPage,
     Reconciliation,
     RiskBand,
     Segment,
@@ -22,6 +27,7 @@ from api.deps import DbDep, QueueDep, SettingsDep
 from api.errors import ApiError
 from api.schemas import AcceptedItem, AcceptedResponse, Channel
 from store import customers as customers_store
+from workers.customers import CustomerSettings, load_settings
 from workers.enqueue import enqueue_customer_refresh
 
 interactions_router = APIRouter(prefix="/v1/interactions", tags=["customers"])
@@ -161,6 +167,90 @@ def reconciliation(tenant: TenantDep, db: DbDep) -> dict[str, Any]:
     """Every profile checked against its feedback, complaints and interactions."""
     with db.transaction() as conn:
         return customers_store.reconcile(conn, tenant.id)
+
+
+# Each loop list: the segment, and the band that keeps it to those it is for.
+_LOOPS: dict[str, customers_store.CustomerFilter] = {
+    "detractors": customers_store.CustomerFilter(segment="detractor", cancelled=False),
+    "passives": customers_store.CustomerFilter(segment="passive", cancelled=False),
+    "promoters": customers_store.CustomerFilter(
+        segment="promoter", risk_band="low", cancelled=False
+    ),
+}
+_CSV_COLUMNS = (
+    "ref",
+    "segment",
+    "segment_source",
+    "risk_score",
+    "risk_band",
+    "last_contact_at",
+    "feedback_count",
+    "order_count",
+    "revenue",
+    "nps_real",
+    "csat_inferred",
+    "reasons",
+    "topics",
+)
+
+
+@router.get(
+    "/lists/{name}",
+    response_model=LoopPage,
+    responses={
+        200: {"content": {"text/csv": {}}, "description": "JSON, or CSV with format=csv"},
+        400: {"description": "Bad cursor"},
+    },
+)
+def loop_list(
+    name: LoopList,
+    tenant: TenantDep,
+    db: DbDep,
+    format: Literal["json", "csv"] = "json",
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 50,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> Any:
+    """The NPS loop lists: detractors (recover), passives (lift), promoters (advocacy).
+
+    Promoters are those at low risk: referral and review candidates. ``format=csv``
+    exports the page as CSV (raise ``limit`` for the whole list).
+    """
+    page = _page(db, tenant, _LOOPS[name], limit, cursor)
+    refs = [c.ref for c in page.items]
+    topics: dict[str, list[str]] = {}
+    if name == "passives" and refs:
+        with db.transaction() as conn:
+            topics = customers_store.lukewarm_topics(conn, tenant.id, refs)
+    entries = [LoopEntry(**c.model_dump(), topics=topics.get(c.ref, [])) for c in page.items]
+    if format == "json":
+        return LoopPage(name=name, items=entries, count=page.count, next_cursor=page.next_cursor)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(_CSV_COLUMNS)
+    for e in entries:
+        row = e.model_dump(mode="json")
+        row["reasons"] = ";".join(r["code"] for r in row["reasons"])
+        row["topics"] = ";".join(row["topics"])
+        writer.writerow([row[c] for c in _CSV_COLUMNS])
+    headers = {"Content-Disposition": f'attachment; filename="{name}.csv"'}
+    if page.next_cursor:
+        headers["X-Next-Cursor"] = page.next_cursor
+    return Response(out.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)
+
+
+@router.get("/settings", response_model=CustomerSettings)
+def get_settings(tenant: TenantDep, db: DbDep) -> CustomerSettings:
+    """Your customer settings (the defaults until you set them)."""
+    with db.transaction() as conn:
+        return load_settings(customers_store.get_settings(conn, tenant.id))
+
+
+@router.put("/settings", response_model=CustomerSettings)
+def put_settings(body: CustomerSettings, tenant: TenantDep, db: DbDep) -> CustomerSettings:
+    """Replace your customer settings; they apply from the next scoring on."""
+    with db.transaction() as conn:
+        customers_store.put_settings(conn, tenant.id, body.model_dump(mode="json"))
+    return body
 
 
 @router.get(

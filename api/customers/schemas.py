@@ -262,3 +262,24 @@ class Reconciliation(BaseModel):
     checked: int
     pending: list[str] = Field(description="Profiles whose refresh is queued.")
     mismatches: list[dict[str, Any]]
+
+
+LoopList = Literal["detractors", "passives", "promoters"]
+
+
+class LoopEntry(CustomerOut):
+    """A customer on a loop list."""
+
+    topics: list[str] = Field(
+        description="Passives: the topics of their neutral or negative feedback (what would "
+        "lift them); empty on the other lists."
+    )
+
+
+class LoopPage(BaseModel):
+    """One page of a loop list, highest risk first."""
+
+    name: LoopList
+    items: list[LoopEntry]
+    count: int
+    next_cursor: str | None

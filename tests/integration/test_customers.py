@@ -15,11 +15,13 @@ from typer.testing import CliRunner
 
 from langnghe.cli import app
 from store import customers as customers_store
+from store import interactions as interactions_store
 from store import tenants as tenants_store
 from store.db import Database
 from tests.conftest import TenantKey
 from tests.integration.scripted import ScriptedAnalyzer
 from workers.analysis import analyze_batch
+from workers.customer_model import ChurnModel
 from workers.customers import refresh_dirty, rescore_all
 
 pytestmark = pytest.mark.integration
@@ -493,3 +495,173 @@ def test_langnghe_ingest_takes_interaction_files(
     assert f1["order_count"] == 1 and f1["revenue"] == 250
     contact = next(e for e in f1["timeline"] if e["type"] == "support_contact")
     assert contact["summary"] == {"value": None, "wait_seconds": 1200.0, "resolved": False}
+
+
+def test_train_churn_fits_on_cancellations_and_keeps_the_better_score(
+    client: httpx.Client, db: Database, tenant: TenantKey, database_url: str
+) -> None:
+    rows: list[interactions_store.NewInteraction] = []
+    for n in range(60):
+        ref = f"t{n:02d}"
+        churner = n % 3 == 0
+        last = 60 if churner else 2
+        for day in range(150, last - 1, -10):
+            rows.append(
+                interactions_store.NewInteraction(
+                    "shop", ref, "order", NOW - timedelta(days=day), f"o-{ref}-{day}", 50.0
+                )
+            )
+        if churner:
+            rows.append(
+                interactions_store.NewInteraction(
+                    "shop",
+                    ref,
+                    "support_contact",
+                    NOW - timedelta(days=58),
+                    f"c-{ref}",
+                    attributes={"resolved": False},
+                )
+            )
+            rows.append(
+                interactions_store.NewInteraction(
+                    "shop", ref, "cancellation", NOW - timedelta(days=10), f"x-{ref}"
+                )
+            )
+    with db.transaction() as conn:
+        interactions_store.insert_interactions(conn, tenant.id, rows)
+    refresh_dirty(db)
+    result = CliRunner().invoke(
+        app, ["train", "--churn", "--tenant", tenant.name, "--database-url", database_url]
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output[: result.output.rindex("}") + 1])
+    assert report["customers"] == 60 and report["churned"] == 20
+    assert report["train"] + report["held_out"] == 60
+    assert report["transparent"]["auc"] == 1.0
+    assert report["model"]["auc"] is not None and 0 <= report["model"]["ece"] <= 1
+    assert report["use_model"] is False
+    assert "the transparent score stays" in result.output
+    with db.transaction() as conn:
+        assert customers_store.active_churn_model(conn, tenant.id) is None
+        stored = conn.execute(
+            "SELECT model, active FROM churn_models WHERE tenant_id = %s", (tenant.id,)
+        ).fetchone()
+        assert stored is not None and not stored["active"]
+        # A model in use scores every customer; the reasons stay the transparent score's.
+        conn.execute("UPDATE churn_models SET active = true WHERE tenant_id = %s", (tenant.id,))
+    rescore_all(db)
+    model = ChurnModel.from_json(stored["model"])
+    assert model is not None
+    profile = client.get("/v1/customers/t01", headers=tenant.headers).json()
+    assert profile["risk_score"] < 0.5 and profile["cancelled_at"] is None
+    churned = client.get("/v1/customers/t00", headers=tenant.headers).json()
+    assert churned["risk_score"] == 1.0 and churned["reasons"][0]["code"] == "cancelled"
+
+
+def test_a_silent_detractor_opens_a_recovery_case_when_the_policy_says_so(
+    client: httpx.Client, db: Database, tenant: TenantKey
+) -> None:
+    assert client.get("/v1/customers/settings", headers=tenant.headers).json() == {
+        "recovery_cases": "off",
+        "recovery_priority": "p2",
+    }
+    contact = {
+        "customer_ref": "r1",
+        "type": "support_contact",
+        "occurred_at": _ago(40),
+        "external_id": "c-r1",
+        "source": "shop",
+        "attributes": {"wait_seconds": 2400, "resolved": False},
+    }
+    _interactions(client, db, tenant, [*_orders("r1", [100, 85, 70, 55, 41]), contact])
+    assert client.get("/v1/complaints", headers=tenant.headers).json()["items"] == []
+    bad = client.put(
+        "/v1/customers/settings", json={"recovery_cases": "always"}, headers=tenant.headers
+    )
+    assert bad.status_code == 422
+    put = client.put(
+        "/v1/customers/settings",
+        json={"recovery_cases": "silent_detractors", "recovery_priority": "p1"},
+        headers=tenant.headers,
+    )
+    assert put.status_code == 200
+    _interactions(
+        client,
+        db,
+        tenant,
+        [
+            *_orders("r2", [100, 85, 70, 55, 41]),
+            {**contact, "customer_ref": "r2", "external_id": "c-r2"},
+        ],
+    )
+    rescore_all(db)  # r1 is rescored under the new policy too
+    (case_r1, case_r2) = client.get("/v1/complaints", headers=tenant.headers).json()["items"]
+    cases = {c["id"]: c for c in (case_r1, case_r2)}
+    assert all(c["kind"] == "recovery" and c["feedback_id"] is None for c in cases.values())
+    assert all(c["priority"] == "p1" for c in cases.values())
+    detail = client.get(f"/v1/complaints/{case_r1['id']}", headers=tenant.headers).json()
+    assert detail["customer_ref"] in ("r1", "r2")
+    assert "silence_after_bad_experience" in detail["reasons"]
+    assert detail["suggested_action"].startswith("Call to apologise")
+    assert detail["text"] == detail["suggested_action"]
+    flagged = _events(client, tenant, "complaint.flagged")
+    assert {e["data"]["customer_ref"] for e in flagged} == {"r1", "r2"}
+    # One open case per customer: rescoring does not open another.
+    rescore_all(db)
+    assert len(client.get("/v1/complaints", headers=tenant.headers).json()["items"]) == 2
+    resolved = client.post(
+        f"/v1/complaints/{case_r1['id']}/resolve",
+        json={"resolution_code": "voucher_sent"},
+        headers=tenant.headers,
+    )
+    assert resolved.status_code == 200 and resolved.json()["kind"] == "recovery"
+    profile = client.get(f"/v1/customers/{detail['customer_ref']}", headers=tenant.headers).json()
+    assert [c["kind"] for c in profile["cases"]] == ["recovery"]
+    assert profile["silent"] and profile["complaint_count"] == 0
+
+
+def test_loop_lists_and_their_csv_export(
+    client: httpx.Client, db: Database, tenant: TenantKey
+) -> None:
+    answers = [
+        {
+            "customer_ref": ref,
+            "type": "survey_answered",
+            "occurred_at": _ago(3),
+            "external_id": f"s-{ref}",
+            "source": "survey",
+            "attributes": {"nps": nps},
+        }
+        for ref, nps in (("fan", 10), ("meh", 8), ("grumpy", 3), ("fan2", 9))
+    ]
+    _interactions(client, db, tenant, answers)
+    lists = {
+        name: client.get(f"/v1/customers/lists/{name}", headers=tenant.headers).json()
+        for name in ("detractors", "passives", "promoters")
+    }
+    assert [c["ref"] for c in lists["detractors"]["items"]] == ["grumpy"]
+    assert lists["detractors"]["items"][0]["reasons"][0]["code"] == "detractor_answer"
+    assert [c["ref"] for c in lists["passives"]["items"]] == ["meh"]
+    assert lists["passives"]["items"][0]["topics"] == []
+    assert sorted(c["ref"] for c in lists["promoters"]["items"]) == ["fan", "fan2"]
+    assert lists["promoters"]["count"] == 2
+    exported = client.get(
+        "/v1/customers/lists/promoters",
+        params={"format": "csv", "limit": 1},
+        headers=tenant.headers,
+    )
+    assert exported.headers["content-type"].startswith("text/csv")
+    lines = exported.text.strip().splitlines()
+    assert lines[0].startswith("ref,segment,segment_source,risk_score")
+    assert len(lines) == 2 and lines[1].split(",")[1] == "promoter"
+    assert exported.headers["x-next-cursor"]
+    bad = client.get("/v1/customers/lists/fans", headers=tenant.headers)
+    assert bad.status_code == 422
+    with db.transaction() as conn:
+        other_id = tenants_store.create_tenant(conn, f"other-{secrets.token_hex(4)}").id
+        other_key = tenants_store.create_api_key(conn, other_id)
+    other = client.get(
+        "/v1/customers/lists/promoters", headers={"Authorization": f"Bearer {other_key}"}
+    ).json()
+    assert other["items"] == [] and other["count"] == 0
+    assert client.get("/v1/customers/settings").status_code == 401
