@@ -131,14 +131,3 @@ def interactions_of(
     for row in rows:
         out[row["customer_ref"]].append(row)
     return out
-
-
-def get_interactions(conn: Conn, tenant_id: UUID, ids: Sequence[UUID]) -> list[dict[str, Any]]:
-    """These interactions of the tenant (others' ids are ignored)."""
-    return conn.execute(
-        """
-        SELECT id, customer_ref, source, external_id, type, occurred_at, value, attributes
-        FROM interactions WHERE tenant_id = %s AND id = ANY(%s) ORDER BY occurred_at, id
-        """,
-        (tenant_id, list(ids)),
-    ).fetchall()

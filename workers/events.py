@@ -16,7 +16,6 @@ SIGNAL_CSAT_DROP = "signal.csat_drop"
 TOPIC_EMERGING = "topic.emerging"
 CUSTOMER_AT_RISK = "customer.at_risk"
 CUSTOMER_SEGMENT_CHANGED = "customer.segment_changed"
-SURVEY_SUGGESTED = "survey.suggested"
 EVENT_TYPES = (
     FEEDBACK_ANALYZED,
     COMPLAINT_FLAGGED,
@@ -26,7 +25,6 @@ EVENT_TYPES = (
     TOPIC_EMERGING,
     CUSTOMER_AT_RISK,
     CUSTOMER_SEGMENT_CHANGED,
-    SURVEY_SUGGESTED,
 )
 
 

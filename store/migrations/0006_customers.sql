@@ -91,16 +91,6 @@ CREATE TABLE churn_models (
     trained_at timestamptz NOT NULL DEFAULT now()
 );
 
--- survey.suggested, at most once per interaction; the frequency cap reads it per customer.
-CREATE TABLE survey_suggestions (
-    tenant_id uuid NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
-    interaction_id uuid NOT NULL REFERENCES interactions(id) ON DELETE CASCADE,
-    ref text NOT NULL,
-    suggested_at timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (tenant_id, interaction_id)
-);
-CREATE INDEX survey_suggestions_ref ON survey_suggestions (tenant_id, ref, suggested_at);
-
 -- Recovery cases live in the complaint inbox beside complaints: a case about a customer,
 -- not an item, so it may have no feedback.
 ALTER TABLE complaints

@@ -585,6 +585,10 @@ def test_a_silent_detractor_opens_a_recovery_case_when_the_policy_says_so(
         headers=tenant.headers,
     )
     assert put.status_code == 200
+    with db.transaction() as conn:
+        other_id = tenants_store.create_tenant(conn, f"other-{secrets.token_hex(4)}").id
+        other = {"Authorization": f"Bearer {tenants_store.create_api_key(conn, other_id)}"}
+    assert client.get("/v1/customers/settings", headers=other).json()["recovery_cases"] == "off"
     _interactions(
         client,
         db,
