@@ -12,6 +12,7 @@ from starlette.types import Scope
 
 from api.audit import routes as audit_routes
 from api.audit.service import install_audit
+from api.customers import routes as customers_routes
 from api.dashboard import inbox
 from api.dashboard.router import ShellAuth
 from api.dashboard.router import router as dashboard_router
@@ -128,6 +129,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(complaints.router)
     app.include_router(deliveries.router)
     app.include_router(signals.router)
+    app.include_router(customers_routes.interactions_router)
+    app.include_router(customers_routes.router)
     # The inbox and signals pages, behind the shell's login, session and CSRF check.
     app.include_router(inbox.build_router(ShellAuth()))
     app.include_router(keys_routes.router)

@@ -28,7 +28,9 @@ class ComplaintOut(BaseModel):
     """A flagged complaint as the inbox lists it."""
 
     id: UUID
-    feedback_id: UUID
+    feedback_id: UUID | None = Field(description="None for a recovery case (about a customer).")
+    kind: Literal["complaint", "recovery"] = "complaint"
+    suggested_action: str | None = None
     status: ComplaintStatus
     priority: PriorityName
     priority_score: float

@@ -39,7 +39,8 @@ def complaint_event_data(row: dict[str, Any], action: str, actor: str | None) ->
 
     return {
         "complaint_id": str(row["id"]),
-        "feedback_id": str(row["feedback_id"]),
+        "feedback_id": str(row["feedback_id"]) if row["feedback_id"] else None,
+        "kind": row["kind"],
         "action": action,
         "actor": actor,
         "status": row["status"],

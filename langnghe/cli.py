@@ -10,7 +10,7 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 from uuid import UUID
 
 import typer
@@ -32,6 +32,7 @@ from langnghe.logs import configure_logging
 from langnghe.topics_cli import topics_app
 
 if TYPE_CHECKING:
+    from langnghe.ingest import IngestSummary
     from nlp.encoders.cache import CachedEncoder
     from store.db import Conn
     from store.keys import Scope
@@ -721,10 +722,18 @@ def ingest(
     tenant: Annotated[str, typer.Option(help="Tenant name.")] = DEFAULT_TENANT,
     source: Annotated[str, typer.Option(help="Source for rows that name none.")] = "import",
     batch_size: Annotated[int, typer.Option(min=1, max=1000)] = 500,
+    kind: Annotated[
+        str, typer.Option(help="What the rows are: 'feedback' or 'interactions'.")
+    ] = "feedback",
     database_url: DatabaseOpt = None,
     data_dir: DataDirOpt = None,
 ) -> None:
-    """Load feedback from CSV or JSONL through the API's validation, then queue the analysis."""
+    """Load feedback (or interactions) from CSV or JSONL through the API's validation."""
+    if kind not in ("feedback", "interactions"):
+        raise typer.BadParameter("must be 'feedback' or 'interactions'", param_hint="--kind")
+    if kind == "interactions":
+        _ingest_interactions(file, tenant, source, batch_size, database_url, data_dir)
+        return
     from api.schemas import FeedbackIn
     from api.service import store_feedback
     from langnghe.ingest import IngestSummary, read_rows, validate_row
@@ -765,12 +774,89 @@ def ingest(
                 flush()
         if batch:
             flush()
+    _print_summary(summary)
+
+
+def _ingest_interactions(
+    file: Path,
+    tenant: str,
+    source: str,
+    batch_size: int,
+    database_url: str | None,
+    data_dir: Path | None,
+) -> None:
+    """``langnghe ingest --kind interactions``: store in batches, then queue the refresh."""
+    from api.customers.service import store_interactions
+    from langnghe.ingest import (
+        INTERACTION_FIELDS,
+        IngestSummary,
+        read_rows,
+        validate_interaction_row,
+    )
+    from workers.celery_app import create_celery
+    from workers.enqueue import enqueue_customer_refresh
+
+    with (
+        database(settings_for(database_url, data_dir)) as settings,
+        open_pool(settings.database_url, max_size=2) as db,
+    ):
+        summary = IngestSummary()
+        found = tenant_or_exit(db, tenant)
+        batch: list[Any] = []
+
+        def flush() -> None:
+            inserted = store_interactions(db, found.id, batch)
+            fresh = sum(1 for i in inserted if not i.duplicate)
+            summary.accepted += fresh
+            summary.duplicates += len(inserted) - fresh
+            batch.clear()
+
+        rows = read_rows(file, INTERACTION_FIELDS, "attributes")
+        for line, row in tqdm(rows, desc="ingest", unit="row"):
+            if isinstance(row, str):
+                summary.reject(line, row)
+                continue
+            try:
+                batch.append(validate_interaction_row(row, source))
+            except ValueError as exc:
+                summary.reject(line, str(exc))
+                continue
+            if len(batch) >= batch_size:
+                flush()
+        if batch:
+            flush()
+        if summary.accepted:
+            enqueue_customer_refresh(create_celery(settings))
+    _print_summary(summary)
+
+
+def _print_summary(summary: IngestSummary) -> None:
     rejected = sum(summary.rejected.values())
     typer.echo(f"accepted {summary.accepted}, duplicates {summary.duplicates}, rejected {rejected}")
     for reason, count in summary.rejected.most_common():
         typer.echo(f"  rejected {count}: {reason}")
     for example in summary.examples:
         typer.echo(f"  {example}")
+
+
+def _train_churn(tenant: str, database_url: str | None, data_dir: Path | None) -> None:
+    """``langnghe train --churn``: fit, compare on held-out customers, print the report."""
+    import json
+
+    from workers.customers import train_churn
+
+    with (
+        database(settings_for(database_url, data_dir)) as settings,
+        open_pool(settings.database_url, max_size=2) as db,
+    ):
+        report = train_churn(db, tenant_or_exit(db, tenant).id)
+    typer.echo(json.dumps(report, indent=2))
+    if report.get("use_model"):
+        typer.echo("the trained model is better on held-out customers: it scores from now on")
+    else:
+        typer.echo(
+            "the transparent score stays: " + report.get("reason", "the model was not better")
+        )
 
 
 DataOpt = Annotated[
@@ -859,8 +945,21 @@ def train(
             min=0.0, help="--finetune: weight of the loss tying a text to its variant spelling."
         ),
     ] = 4.0,
+    churn: Annotated[
+        bool,
+        typer.Option(
+            help="Fit --tenant's churn model on its cancellations; it replaces the transparent "
+            "score only if better on held-out customers."
+        ),
+    ] = False,
+    tenant: Annotated[str | None, typer.Option(help="--churn: tenant name.")] = None,
+    database_url: DatabaseOpt = None,
+    data_dir: DataDirOpt = None,
 ) -> None:
     """Train the heads on labelled data; writes heads, model cards and the manifest."""
+    if churn:
+        _train_churn(tenant or DEFAULT_TENANT, database_url, data_dir)
+        return
     data = data or _default_data(*OWN_TRAINING_DATA)
     if finetune:
         from nlp.encoders.registry import default_torch_model

@@ -74,6 +74,9 @@ class Settings(BaseSettings):
         "(e.g. 127.0.0.0/8 for tests on one machine).",
     )
     signal_interval_s: float = Field(default=300.0, description="How often CSAT drops are sought.")
+    customers_rescore_interval_s: float = Field(
+        default=3600.0, description="How often every customer's churn risk is recomputed."
+    )
 
     device: Literal["auto", "cpu", "cuda"] = "auto"
     encoder: str = Field(

@@ -34,12 +34,17 @@ class IngestSummary:
             self.examples.append(f"row {line}: {reason}")
 
 
-def read_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
-    """Yield (line number, row) from a .csv or .jsonl file; a string is an unreadable row."""
+def read_rows(
+    path: Path, fields: set[str] = FIELDS, extra_key: str = "metadata"
+) -> Iterator[tuple[int, dict[str, Any] | str]]:
+    """Yield (line number, row) from a .csv or .jsonl file; a string is an unreadable row.
+
+    CSV columns outside ``fields`` go into the row's ``extra_key`` object.
+    """
     if path.suffix.lower() == ".csv":
         with path.open(newline="", encoding="utf-8-sig") as handle:
             for number, row in enumerate(csv.DictReader(handle), start=2):
-                yield number, _from_csv(row)
+                yield number, _from_csv(row, fields, extra_key)
         return
     with path.open(encoding="utf-8", errors="replace") as handle:
         for number, line in enumerate(handle, start=1):
@@ -53,12 +58,12 @@ def read_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
             yield number, value if isinstance(value, dict) else "invalid_json: not an object"
 
 
-def _from_csv(row: dict[str, str | None]) -> dict[str, Any]:
-    # Empty CSV cells mean "not given"; columns we do not know go to metadata.
-    known: dict[str, Any] = {k: v for k, v in row.items() if k in FIELDS and v not in (None, "")}
-    extra = {k: v for k, v in row.items() if k and k not in FIELDS and v not in (None, "")}
+def _from_csv(row: dict[str, str | None], fields: set[str], extra_key: str) -> dict[str, Any]:
+    # Empty CSV cells mean "not given"; columns we do not know go to metadata (attributes).
+    known: dict[str, Any] = {k: v for k, v in row.items() if k in fields and v not in (None, "")}
+    extra = {k: v for k, v in row.items() if k and k not in fields and v not in (None, "")}
     if extra:
-        known["metadata"] = extra
+        known[extra_key] = extra
     return known
 
 
@@ -74,3 +79,19 @@ def validate_row(row: dict[str, Any], default_source: str, max_text_bytes: int) 
     if text_too_large(item, max_text_bytes):
         raise ValueError(f"text_too_large: over {max_text_bytes} bytes")
     return item
+
+
+INTERACTION_FIELDS = {"customer_ref", "type", "occurred_at", "source", "external_id", "value"}
+
+
+def validate_interaction_row(row: dict[str, Any], default_source: str) -> Any:
+    """The row as a validated interaction, or ValueError with a ``code: message`` reason."""
+    from api.customers.service import INTERACTION
+
+    row = {"source": default_source, **row}
+    try:
+        return INTERACTION.validate_python(row)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ValueError(f"validation_error: {where}: {first['msg']}") from exc

@@ -16,7 +16,7 @@ COMPLAINT_COLUMNS = """
     c.id, c.feedback_id, c.status, c.priority, c.priority_score, c.reasons, c.category,
     c.channel, c.language, c.severity, c.churn_risk, c.complaint_score, c.customer_value,
     c.assignee, c.flagged_at, c.sla_due_at, c.first_response_at, c.resolved_at,
-    c.resolution_code, c.reopen_count, c.updated_at
+    c.resolution_code, c.reopen_count, c.updated_at, c.kind, c.suggested_action
 """
 
 
@@ -173,8 +173,8 @@ def list_complaints(
         params["cursor_at"], params["cursor_id"] = before
     return conn.execute(
         f"""
-        SELECT {COMPLAINT_COLUMNS}, left(f.text, 300) AS excerpt
-        FROM complaints c JOIN feedback f ON f.id = c.feedback_id
+        SELECT {COMPLAINT_COLUMNS}, left(COALESCE(f.text, c.suggested_action), 300) AS excerpt
+        FROM complaints c LEFT JOIN feedback f ON f.id = c.feedback_id
         WHERE {" AND ".join(clauses)}
         ORDER BY c.flagged_at DESC, c.id DESC
         LIMIT %(limit)s
@@ -190,10 +190,15 @@ def get_complaint(
     lock = "FOR UPDATE OF c" if for_update else ""
     return conn.execute(
         f"""
-        SELECT {COMPLAINT_COLUMNS}, f.text, f.source, f.external_id, f.customer_ref, f.rating,
-               f.survey_score, f.metadata, f.received_at,
+        SELECT {COMPLAINT_COLUMNS},
+               -- A recovery case is about a customer, not an item: it has no feedback.
+               COALESCE(f.text, c.suggested_action, '') AS text,
+               COALESCE(f.source, 'customers') AS source, f.external_id,
+               COALESCE(f.customer_ref, c.customer_ref) AS customer_ref, f.rating,
+               f.survey_score, COALESCE(f.metadata, '{{}}'::jsonb) AS metadata,
+               COALESCE(f.received_at, c.flagged_at) AS received_at,
                to_jsonb(a) - 'embedding' - 'tenant_id' - 'feedback_id' AS analysis
-        FROM complaints c JOIN feedback f ON f.id = c.feedback_id
+        FROM complaints c LEFT JOIN feedback f ON f.id = c.feedback_id
              LEFT JOIN analyses a ON a.feedback_id = c.feedback_id
         WHERE c.tenant_id = %s AND c.id = %s
         {lock}

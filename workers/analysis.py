@@ -11,6 +11,7 @@ from uuid import UUID
 import numpy as np
 import psycopg
 
+import workers.customers
 import workers.topics
 from nlp.types import Analysis, FeedbackText
 from store import analyses as analyses_store
@@ -125,6 +126,12 @@ def _write(
         [AnalysedItem(fid, by_id[fid].tenant_id, context[fid], results[fid]) for fid in todo],
     )
     for tenant_id, tenant_events in flagged.items():
+        per_tenant[tenant_id].extend(tenant_events)
+    # Customer profiles change with their items' analyses (and after their complaints).
+    profiled = workers.customers.update_profiles(
+        conn, [(by_id[fid].tenant_id, context[fid]["customer_ref"]) for fid in todo]
+    )
+    for tenant_id, tenant_events in profiled.items():
         per_tenant[tenant_id].extend(tenant_events)
     # A fixed lock order on tenant rows keeps concurrent workers from deadlocking.
     for tenant_id in sorted(per_tenant):

@@ -22,6 +22,8 @@ SIGNALS_TASK = "langnghe.signals"
 TOPICS_REFIT_TASK = "langnghe.topics.refit"
 TOPICS_EMERGING_TASK = "langnghe.topics.emerging"
 RETENTION_TASK = "langnghe.privacy.retention"
+CUSTOMERS_REFRESH_TASK = "langnghe.customers.refresh"
+CUSTOMERS_RESCORE_TASK = "langnghe.customers.rescore"
 
 
 def create_celery(settings: Settings) -> Celery:
@@ -32,7 +34,7 @@ def create_celery(settings: Settings) -> Celery:
     app = Celery(
         "langnghe",
         broker=broker,
-        include=["workers.tasks", "workers.topic_tasks"],
+        include=["workers.tasks", "workers.topic_tasks", "workers.customers"],
         set_as_current=True,
     )
     app.conf.update(
@@ -44,7 +46,14 @@ def create_celery(settings: Settings) -> Celery:
             ANALYZE_TASK: {"queue": settings.analyze_queue},
             **{
                 name: {"queue": CONTROL_QUEUE}
-                for name in (SWEEP_TASK, DELIVER_TASK, SIGNALS_TASK, RETENTION_TASK)
+                for name in (
+                    SWEEP_TASK,
+                    DELIVER_TASK,
+                    SIGNALS_TASK,
+                    RETENTION_TASK,
+                    CUSTOMERS_REFRESH_TASK,
+                    CUSTOMERS_RESCORE_TASK,
+                )
             },
         },
         task_acks_late=True,
@@ -71,6 +80,14 @@ def create_celery(settings: Settings) -> Celery:
             "topics-emerging": {
                 "task": TOPICS_EMERGING_TASK,
                 "schedule": settings.topics_emerging_interval_s,
+            },
+            "customers-refresh": {
+                "task": CUSTOMERS_REFRESH_TASK,
+                "schedule": settings.sweep_interval_s,
+            },
+            "customers-rescore": {
+                "task": CUSTOMERS_RESCORE_TASK,
+                "schedule": settings.customers_rescore_interval_s,
             },
         },
         beat_schedule_filename=str(settings.data_dir / "celerybeat-schedule"),

@@ -10,7 +10,7 @@ from celery import Celery
 
 from store import dispatch
 from store.db import Database
-from workers.celery_app import ANALYZE_TASK, DELIVER_TASK
+from workers.celery_app import ANALYZE_TASK, CUSTOMERS_REFRESH_TASK, DELIVER_TASK
 
 log = logging.getLogger(__name__)
 
@@ -87,3 +87,11 @@ def enqueue_topic_refit(app: Celery, tenant_id: UUID) -> bool:
         log.warning("could not enqueue a topic refit", exc_info=True)
         return False
     return True
+
+
+def enqueue_customer_refresh(app: Celery) -> None:
+    """Ask for a refresh of the profiles new interactions marked dirty (the beat also runs it)."""
+    try:
+        app.send_task(CUSTOMERS_REFRESH_TASK, retry=True, retry_policy=_PUBLISH_RETRY)
+    except Exception:
+        log.warning("could not enqueue a customer refresh; beat will run it", exc_info=True)

@@ -14,6 +14,8 @@ COMPLAINT_UPDATED = "complaint.updated"
 COMPLAINT_RESOLVED = "complaint.resolved"
 SIGNAL_CSAT_DROP = "signal.csat_drop"
 TOPIC_EMERGING = "topic.emerging"
+CUSTOMER_AT_RISK = "customer.at_risk"
+CUSTOMER_SEGMENT_CHANGED = "customer.segment_changed"
 EVENT_TYPES = (
     FEEDBACK_ANALYZED,
     COMPLAINT_FLAGGED,
@@ -21,6 +23,8 @@ EVENT_TYPES = (
     COMPLAINT_RESOLVED,
     SIGNAL_CSAT_DROP,
     TOPIC_EMERGING,
+    CUSTOMER_AT_RISK,
+    CUSTOMER_SEGMENT_CHANGED,
 )
 
 

@@ -1,0 +1,263 @@
+"""POST interactions; list and read customer profiles; silent detractors; reconciliation."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from pydantic import AwareDatetime
+
+from api.auth import TenantDep
+from api.customers import service
+from api.customers.schemas import (
+    CustomerDetail,
+    CustomerOut,
+    CustomerPage,
+    LoopEntry,
+    LoopList,
+    LoopPage,
+    Reconciliation,
+    RiskBand,
+    Segment,
+)
+from api.deps import DbDep, QueueDep, SettingsDep
+from api.errors import ApiError
+from api.schemas import AcceptedItem, AcceptedResponse, Channel
+from store import customers as customers_store
+from workers.customers import CustomerSettings, load_settings
+from workers.enqueue import enqueue_customer_refresh
+
+interactions_router = APIRouter(prefix="/v1/interactions", tags=["customers"])
+router = APIRouter(prefix="/v1/customers", tags=["customers"])
+
+_BODY_SCHEMA = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "oneOf": [
+                        {"$ref": "#/components/schemas/InteractionBatchIn"},
+                        {
+                            "oneOf": [
+                                {"$ref": f"#/components/schemas/{name}"}
+                                for name in (
+                                    "OrderIn",
+                                    "DeliveryIn",
+                                    "SupportContactIn",
+                                    "AppSessionIn",
+                                    "CancellationIn",
+                                    "SurveySentIn",
+                                    "SurveyAnsweredIn",
+                                )
+                            ]
+                        },
+                    ]
+                }
+            }
+        },
+    }
+}
+
+
+@interactions_router.post(
+    "",
+    status_code=202,
+    response_model=AcceptedResponse,
+    openapi_extra=_BODY_SCHEMA,
+    summary="Submit one interaction or a batch",
+    responses={
+        400: {"description": "Invalid JSON or UTF-8"},
+        413: {"description": "Batch or body too large"},
+        422: {"description": "Invalid fields"},
+    },
+)
+async def post_interactions(
+    request: Request, tenant: TenantDep, db: DbDep, settings: SettingsDep, queue: QueueDep
+) -> AcceptedResponse:
+    """Store the interactions, answer 202 once committed, then queue the profile refresh."""
+    items = service.parse_interactions_body(
+        await request.body(), settings.max_request_bytes, settings.max_batch_items
+    )
+    inserted = await run_in_threadpool(service.store_interactions, db, tenant.id, items)
+    fresh = sum(1 for i in inserted if not i.duplicate)
+    if fresh:
+        await run_in_threadpool(enqueue_customer_refresh, queue)
+    return AcceptedResponse(
+        items=[
+            AcceptedItem(id=i.id, external_id=i.external_id, duplicate=i.duplicate)
+            for i in inserted
+        ],
+        accepted=fresh,
+        duplicates=len(inserted) - fresh,
+    )
+
+
+def _page(
+    db: DbDep,
+    tenant: TenantDep,
+    filters: customers_store.CustomerFilter,
+    limit: int,
+    cursor: str | None,
+) -> CustomerPage:
+    after = service.decode_cursor(cursor) if cursor else None
+    with db.transaction() as conn:
+        rows = customers_store.list_customers(conn, tenant.id, filters, limit, after)
+        count = customers_store.count_customers(conn, tenant.id, filters)
+    next_cursor = (
+        service.encode_cursor(rows[-1]["sort_risk"], rows[-1]["ref"])
+        if len(rows) == limit
+        else None
+    )
+    return CustomerPage(
+        items=[CustomerOut(**service.profile_out(r)) for r in rows],
+        count=count,
+        next_cursor=next_cursor,
+    )
+
+
+@router.get("", response_model=CustomerPage, responses={400: {"description": "Bad cursor"}})
+def list_customers(
+    tenant: TenantDep,
+    db: DbDep,
+    segment: Segment | None = None,
+    risk_band: RiskBand | None = None,
+    channel: Channel | None = None,
+    last_contact_after: AwareDatetime | None = None,
+    last_contact_before: AwareDatetime | None = None,
+    silent: Annotated[bool | None, Query(description="True: never complained.")] = None,
+    cancelled: bool | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> CustomerPage:
+    """Your customers, highest churn risk first, filtered, in pages."""
+    filters = customers_store.CustomerFilter(
+        segment=segment,
+        risk_band=risk_band,
+        channel=channel,
+        last_contact_after=last_contact_after,
+        last_contact_before=last_contact_before,
+        silent=silent,
+        cancelled=cancelled,
+    )
+    return _page(db, tenant, filters, limit, cursor)
+
+
+@router.get(
+    "/silent-detractors",
+    response_model=CustomerPage,
+    responses={400: {"description": "Bad cursor"}},
+)
+def silent_detractors(
+    tenant: TenantDep,
+    db: DbDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> CustomerPage:
+    """Customers at high risk who never complained (and have not cancelled), riskiest first."""
+    filters = customers_store.CustomerFilter(risk_band="high", silent=True, cancelled=False)
+    return _page(db, tenant, filters, limit, cursor)
+
+
+@router.get("/reconciliation", response_model=Reconciliation)
+def reconciliation(tenant: TenantDep, db: DbDep) -> dict[str, Any]:
+    """Every profile checked against its feedback, complaints and interactions."""
+    with db.transaction() as conn:
+        return customers_store.reconcile(conn, tenant.id)
+
+
+# Each loop list: the segment, and the band that keeps it to those it is for.
+_LOOPS: dict[str, customers_store.CustomerFilter] = {
+    "detractors": customers_store.CustomerFilter(segment="detractor", cancelled=False),
+    "passives": customers_store.CustomerFilter(segment="passive", cancelled=False),
+    "promoters": customers_store.CustomerFilter(
+        segment="promoter", risk_band="low", cancelled=False
+    ),
+}
+_CSV_COLUMNS = (
+    "ref",
+    "segment",
+    "segment_source",
+    "risk_score",
+    "risk_band",
+    "last_contact_at",
+    "feedback_count",
+    "order_count",
+    "revenue",
+    "nps_real",
+    "csat_inferred",
+    "reasons",
+    "topics",
+)
+
+
+@router.get(
+    "/lists/{name}",
+    response_model=LoopPage,
+    responses={
+        200: {"content": {"text/csv": {}}, "description": "JSON, or CSV with format=csv"},
+        400: {"description": "Bad cursor"},
+    },
+)
+def loop_list(
+    name: LoopList,
+    tenant: TenantDep,
+    db: DbDep,
+    format: Literal["json", "csv"] = "json",
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 50,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> Any:
+    """The NPS loop lists: detractors (recover), passives (lift), promoters (advocacy).
+
+    Promoters are those at low risk: referral and review candidates. ``format=csv``
+    exports the page as CSV (raise ``limit`` for the whole list).
+    """
+    page = _page(db, tenant, _LOOPS[name], limit, cursor)
+    refs = [c.ref for c in page.items]
+    topics: dict[str, list[str]] = {}
+    if name == "passives" and refs:
+        with db.transaction() as conn:
+            topics = customers_store.lukewarm_topics(conn, tenant.id, refs)
+    entries = [LoopEntry(**c.model_dump(), topics=topics.get(c.ref, [])) for c in page.items]
+    if format == "json":
+        return LoopPage(name=name, items=entries, count=page.count, next_cursor=page.next_cursor)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(_CSV_COLUMNS)
+    for e in entries:
+        row = e.model_dump(mode="json")
+        row["reasons"] = ";".join(r["code"] for r in row["reasons"])
+        row["topics"] = ";".join(row["topics"])
+        writer.writerow([row[c] for c in _CSV_COLUMNS])
+    headers = {"Content-Disposition": f'attachment; filename="{name}.csv"'}
+    if page.next_cursor:
+        headers["X-Next-Cursor"] = page.next_cursor
+    return Response(out.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)
+
+
+@router.get("/settings", response_model=CustomerSettings)
+def get_settings(tenant: TenantDep, db: DbDep) -> CustomerSettings:
+    """Your customer settings (the defaults until you set them)."""
+    with db.transaction() as conn:
+        return load_settings(customers_store.get_settings(conn, tenant.id))
+
+
+@router.put("/settings", response_model=CustomerSettings)
+def put_settings(body: CustomerSettings, tenant: TenantDep, db: DbDep) -> CustomerSettings:
+    """Replace your customer settings; they apply from the next scoring on."""
+    with db.transaction() as conn:
+        customers_store.put_settings(conn, tenant.id, body.model_dump(mode="json"))
+    return body
+
+
+@router.get(
+    "/{ref:path}", response_model=CustomerDetail, responses={404: {"description": "Not found"}}
+)
+def get_customer(ref: str, tenant: TenantDep, db: DbDep) -> dict[str, Any]:
+    """One customer: the profile, the timeline across channels, cases and segment history."""
+    if "\x00" in ref:  # Postgres text cannot hold NUL, so no stored ref has one
+        raise ApiError(404, "not_found", "No customer with this ref.")
+    return service.customer_detail(db, tenant.id, ref)

@@ -1,0 +1,164 @@
+"""Customers: accepting interactions and reading profiles. Shared by the API, CLI and dashboard."""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+from pydantic import TypeAdapter, ValidationError
+
+from api.customers.schemas import InteractionBatchIn, InteractionIn
+from api.errors import ApiError
+from store import customers as customers_store
+from store import interactions as interactions_store
+from store.db import Database
+
+INTERACTION = TypeAdapter(InteractionIn)
+
+
+def _errors(exc: ValidationError) -> list[dict[str, Any]]:
+    return [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+
+
+def parse_interactions_body(raw: bytes, max_request_bytes: int, max_items: int) -> list[Any]:
+    """Decode and validate a POST body (one interaction or ``{"items": [...]}``), or raise a 4xx."""
+    if len(raw) > max_request_bytes:
+        raise ApiError(413, "request_too_large", "The request body is too large.")
+    try:
+        document = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ApiError(400, "invalid_encoding", "The body is not valid UTF-8.") from exc
+    except json.JSONDecodeError as exc:
+        raise ApiError(400, "invalid_json", f"The body is not valid JSON: {exc.msg}.") from exc
+    is_batch = isinstance(document, dict) and "items" in document
+    size = len(document["items"]) if is_batch and isinstance(document["items"], list) else 0
+    if size > max_items:
+        raise ApiError(
+            413,
+            "batch_too_large",
+            f"A batch holds at most {max_items} interactions.",
+            {"items": size, "limit": max_items},
+        )
+    try:
+        if is_batch:
+            return list(InteractionBatchIn.model_validate(document).items)
+        return [INTERACTION.validate_python(document)]
+    except ValidationError as exc:
+        raise ApiError(422, "validation_error", "The request is not valid.", _errors(exc)) from exc
+
+
+def to_new_interaction(item: Any) -> interactions_store.NewInteraction:
+    """The row to store for a validated interaction."""
+    attributes = item.attributes
+    if not isinstance(attributes, dict):
+        attributes = attributes.model_dump(mode="json", exclude_none=True)
+    return interactions_store.NewInteraction(
+        source=item.source,
+        customer_ref=item.customer_ref,
+        type=item.type,
+        occurred_at=item.occurred_at,
+        external_id=item.external_id,
+        value=item.value,
+        attributes=attributes,
+    )
+
+
+def store_interactions(
+    db: Database, tenant_id: UUID, items: Sequence[Any]
+) -> list[interactions_store.Inserted]:
+    """Insert the interactions in one transaction (customers marked dirty); returns after commit."""
+    rows = [to_new_interaction(i) for i in items]
+    with db.transaction() as conn:
+        return interactions_store.insert_interactions(conn, tenant_id, rows)
+
+
+def encode_cursor(risk: float, ref: str) -> str:
+    """A cursor just after the (sort risk, ref) of a row."""
+    raw = json.dumps([risk, ref], ensure_ascii=False).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[float, str]:
+    """The (sort risk, ref) inside a cursor, or 400 if it was not made by us."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        risk, ref = json.loads(raw)
+        if not isinstance(ref, str) or not isinstance(risk, int | float) or "\x00" in ref:
+            raise ValueError("not a cursor")
+        return float(risk), ref
+    except (ValueError, TypeError) as exc:
+        raise ApiError(400, "invalid_cursor", "The cursor is not valid.") from exc
+
+
+def profile_out(row: dict[str, Any]) -> dict[str, Any]:
+    """A stored profile as ``CustomerOut`` fields."""
+    n = min(row["feedback_count"], 10)
+    mean, sd = row["csat_inferred"], row["csat_inferred_sd"]
+    interval = None
+    if mean is not None and sd is not None and n >= 2:
+        half = 1.96 * sd / math.sqrt(n)
+        interval = (round(max(1.0, mean - half), 3), round(min(5.0, mean + half), 3))
+    return {
+        **{k: row[k] for k in row if k not in ("risk_reasons", "dirty", "sort_risk")},
+        "csat_inferred_interval": interval,
+        "silent": row["complaint_count"] == 0,
+        "reasons": row["risk_reasons"] or [],
+    }
+
+
+def _feedback_entry(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "kind": "feedback",
+        "id": row["id"],
+        "at": row["at"],
+        "type": row["channel"],
+        "source": row["source"],
+        "external_id": row["external_id"],
+        "summary": {
+            "excerpt": row["excerpt"],
+            "sentiment": row["sentiment"],
+            "csat_expected": row["csat_expected"],
+            "nps_class": row["nps_class"],
+            "complaint": row["complaint"],
+            "category": row["complaint_category"],
+            "severity": row["severity"],
+            "churn_risk": row["churn_risk"],
+            "rating": row["rating"],
+            "survey_score": row["survey_score"],
+            "complaint_id": str(row["complaint_id"]) if row["complaint_id"] else None,
+            "complaint_status": row["complaint_status"],
+        },
+    }
+
+
+def _interaction_entry(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "kind": "interaction",
+        "id": row["id"],
+        "at": row["occurred_at"],
+        "type": row["type"],
+        "source": row["source"],
+        "external_id": row["external_id"],
+        "summary": {"value": row["value"], **(row["attributes"] or {})},
+    }
+
+
+def customer_detail(db: Database, tenant_id: UUID, ref: str) -> dict[str, Any]:
+    """A profile with its timeline (newest first), cases and segment history, or 404."""
+    with db.transaction() as conn:
+        row = customers_store.get_customer(conn, tenant_id, ref)
+        if row is None or (row["dirty"] and row["scored_at"] is None):
+            raise ApiError(404, "not_found", "No customer with this ref.")
+        feedback = customers_store.feedback_of(conn, tenant_id, [ref])[ref]
+        interactions = interactions_store.interactions_of(conn, tenant_id, [ref])[ref]
+        cases = customers_store.complaints_of(conn, tenant_id, ref)
+        history = customers_store.segment_history(conn, tenant_id, ref)
+    timeline = [_feedback_entry(r) for r in feedback] + [
+        _interaction_entry(r) for r in interactions
+    ]
+    timeline.sort(key=lambda e: (e["at"], str(e["id"])), reverse=True)
+    return {**profile_out(row), "timeline": timeline, "cases": cases, "segment_history": history}

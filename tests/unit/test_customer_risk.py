@@ -1,0 +1,63 @@
+"""The transparent churn score as pure functions: reasons, weights, the noisy OR, segments."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+
+from workers.customer_risk import FeedbackFact, InteractionFact, assess, bad_experience
+
+NOW = datetime(2026, 6, 1, tzinfo=UTC)
+
+
+def _days(n: float) -> datetime:
+    return NOW - timedelta(days=n)
+
+
+def _orders(*days: float) -> list[InteractionFact]:
+    return [InteractionFact(f"o{d}", "order", _days(d), 10.0) for d in days]
+
+
+def test_reasons_combine_as_a_noisy_or_and_name_their_rows() -> None:
+    late = InteractionFact(
+        "d1",
+        "delivery",
+        _days(49),
+        attributes={"promised_at": _days(48).isoformat(), "delivered_at": _days(44).isoformat()},
+    )
+    a = assess([], [*_orders(130, 110, 90, 70, 50), late], NOW)
+    assert [r.code for r in a.reasons] == [
+        "silence_after_bad_experience",
+        "frequency_drop",
+        "bad_experiences",
+    ]
+    assert a.reasons[0].interaction_ids == ("d1",)
+    assert a.reasons[1].interaction_ids == ("o50",)
+    assert math.isclose(a.risk, 1 - math.prod(1 - r.weight for r in a.reasons))
+    assert a.band == "high" and (a.segment, a.segment_source) == ("detractor", "behaviour")
+
+
+def test_rows_after_now_are_ignored_and_a_steady_customer_is_low() -> None:
+    a = assess([], _orders(40, 30, 20, 10, -5), NOW)
+    assert a.reasons == () and a.risk == 0 and a.band == "low"
+
+
+def test_a_real_answer_sets_the_segment_and_a_detractor_answer_is_a_reason() -> None:
+    answer = InteractionFact("s1", "survey_answered", _days(3), attributes={"nps": 4})
+    item = FeedbackFact("f1", _days(5), "review", "positive", 4.8, False, "low")
+    a = assess([item], [answer], NOW)
+    assert (a.segment, a.segment_source) == ("detractor", "survey")
+    assert a.reasons[0].code == "detractor_answer" and a.reasons[0].interaction_ids == ("s1",)
+    assert assess([item], [], NOW).segment == "promoter"
+
+
+def test_bad_experiences() -> None:
+    contact = InteractionFact("c", "support_contact", NOW, attributes={"wait_seconds": 1200})
+    assert bad_experience(contact, NOW) == "waited 20 min for support"
+    unresolved = InteractionFact("c", "support_contact", NOW, attributes={"resolved": False})
+    assert bad_experience(unresolved, NOW) == "support contact left unresolved"
+    lost = InteractionFact(
+        "d", "delivery", _days(5), attributes={"promised_at": _days(3).isoformat()}
+    )
+    assert bad_experience(lost, NOW) == "never delivered"
+    assert bad_experience(InteractionFact("o", "order", NOW), NOW) is None

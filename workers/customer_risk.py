@@ -1,0 +1,346 @@
+"""Churn risk with its reasons, and the NPS segment, from what a customer wrote and did.
+
+Pure functions over plain data (no database): the worker feeds them stored rows, the
+simulator in ``eval/customers.py`` feeds them simulated ones, and both get the same score.
+
+The transparent score needs no outcomes. Each reason that holds carries a weight in
+[0, 1], read as the chance that this reason alone makes the customer leave; reasons
+combine as a noisy OR, ``risk = 1 - prod(1 - w_i)``, so every reason can only raise the
+risk, two strong reasons compound, and the top reasons are the heaviest weights. Every
+reason names the feedback items and interactions behind it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from statistics import median
+from typing import Any
+
+from nlp.pipeline import nps_class
+
+DAY = timedelta(days=1)
+# A customer with too little history for their own rhythm is measured against this gap.
+DEFAULT_GAP = 30 * DAY
+LATE_DELIVERY = DAY
+FAILED_DELIVERY_GRACE = 2 * DAY
+LONG_WAIT_S = 900
+HIGH_BAND = 0.5
+MEDIUM_BAND = 0.25
+SEVERITY_WEIGHT = {"high": 0.15, "critical": 0.25}
+# What the customer does on their own initiative; its rhythm is the customer's rhythm.
+ACTIVITY_TYPES = frozenset({"order", "app_session", "support_contact", "survey_answered"})
+TOP_REASONS = 5
+
+
+@dataclass(frozen=True)
+class FeedbackFact:
+    """One analysed feedback item of the customer, with its complaint if flagged."""
+
+    id: str
+    at: datetime
+    channel: str
+    sentiment: str
+    csat_expected: float
+    churn_cue: bool
+    severity: str
+    survey_score: int | None = None
+    rating: float | None = None
+    complaint_id: str | None = None
+    complaint_status: str | None = None
+    complaint_reopened: bool = False
+
+
+@dataclass(frozen=True)
+class InteractionFact:
+    """One interaction of the customer."""
+
+    id: str
+    type: str
+    at: datetime
+    value: float | None = None
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Reason:
+    """One reason behind a risk: its weight and the rows that show it."""
+
+    code: str
+    weight: float
+    message: str
+    feedback_ids: tuple[str, ...] = ()
+    interaction_ids: tuple[str, ...] = ()
+
+    def as_json(self) -> dict[str, Any]:
+        """The reason as stored in the profile and sent in events."""
+        return {
+            "code": self.code,
+            "weight": round(self.weight, 3),
+            "message": self.message,
+            "feedback_ids": list(self.feedback_ids),
+            "interaction_ids": list(self.interaction_ids),
+        }
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """The risk, its band, its reasons (heaviest first) and the segment of one customer."""
+
+    risk: float
+    band: str
+    reasons: tuple[Reason, ...]
+    csat_trend: float | None
+    segment: str | None
+    segment_source: str | None
+    features: dict[str, float]
+
+
+def _when(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    return None
+
+
+def bad_experience(i: InteractionFact, now: datetime) -> str | None:
+    """Why this interaction was a bad experience, or None."""
+    a = i.attributes
+    if i.type == "delivery":
+        promised, delivered = _when(a.get("promised_at")), _when(a.get("delivered_at"))
+        if promised and delivered and delivered - promised >= LATE_DELIVERY:
+            return f"delivered {(delivered - promised) / DAY:.1f} days late"
+        if promised and delivered is None and now - promised >= FAILED_DELIVERY_GRACE:
+            return "never delivered"
+    if i.type == "support_contact":
+        if a.get("resolved") is False:
+            return "support contact left unresolved"
+        wait = a.get("wait_seconds")
+        if isinstance(wait, int | float) and wait >= LONG_WAIT_S:
+            return f"waited {wait / 60:.0f} min for support"
+    if i.type == "survey_answered":
+        nps, csat = a.get("nps"), a.get("csat")
+        if isinstance(nps, int) and nps <= 6:
+            return f"answered NPS {nps}"
+        if isinstance(csat, int) and csat <= 2:
+            return f"answered CSAT {csat}"
+    return None
+
+
+def _segment_from_answer(nps: int | None, csat: float | None) -> str | None:
+    if nps is not None:
+        return "promoter" if nps >= 9 else "passive" if nps >= 7 else "detractor"
+    if csat is not None:
+        return "promoter" if csat >= 4.5 else "passive" if csat >= 3.5 else "detractor"
+    return None
+
+
+def _latest_answer(
+    feedback: Sequence[FeedbackFact], interactions: Sequence[InteractionFact]
+) -> tuple[datetime, int | None, float | None] | None:
+    answers: list[tuple[datetime, int | None, float | None]] = []
+    for f in feedback:
+        if f.survey_score is not None or f.rating is not None:
+            answers.append((f.at, f.survey_score, f.rating))
+    for i in interactions:
+        if i.type == "survey_answered":
+            nps, csat = i.attributes.get("nps"), i.attributes.get("csat")
+            answers.append((i.at, nps if isinstance(nps, int) else None, csat))
+    return max(answers, key=lambda a: a[0]) if answers else None
+
+
+def assess(
+    feedback: Sequence[FeedbackFact],
+    interactions: Sequence[InteractionFact],
+    now: datetime,
+) -> Assessment:
+    """The transparent risk of one customer as of ``now`` (rows after ``now`` are ignored)."""
+    feedback = sorted((f for f in feedback if f.at <= now), key=lambda f: f.at)
+    interactions = sorted((i for i in interactions if i.at <= now), key=lambda i: i.at)
+    reasons: list[Reason] = []
+    features: dict[str, float] = {}
+
+    cancellations = [i for i in interactions if i.type == "cancellation"]
+    if cancellations:
+        reasons.append(
+            Reason("cancelled", 1.0, "cancelled", interaction_ids=(cancellations[0].id,))
+        )
+
+    # What they did: their own rhythm, the silence now, and bad experiences.
+    activity: list[tuple[datetime, str, str]] = [(f.at, "feedback", f.id) for f in feedback]
+    activity += [(i.at, "interaction", i.id) for i in interactions if i.type in ACTIVITY_TYPES]
+    activity.sort()
+    gaps = [(b[0] - a[0]) / DAY for a, b in itertools.pairwise(activity)]
+    gaps = [g for g in gaps if g > 1 / 24]  # same-hour events are one visit
+    usual = median(gaps) * DAY if len(gaps) >= 3 else None
+    gap = max(usual or DEFAULT_GAP, DAY)
+    last = activity[-1] if activity else None
+    silence = (now - last[0]) if last else None
+    features["silence_ratio"] = (silence / gap) if silence is not None else 0.0
+    features["activity_count"] = float(len(activity))
+
+    if usual is not None and silence is not None and silence >= 1.5 * gap:
+        ratio = silence / gap
+        reasons.append(
+            _point(
+                "frequency_drop",
+                min(0.6, 0.2 * (ratio - 1)),
+                f"silent {silence / DAY:.0f} days against a usual {gap / DAY:.0f}",
+                last,
+            )
+        )
+
+    bad = [(i, why) for i in interactions if (why := bad_experience(i, now))]
+    negative = [f for f in feedback if f.sentiment == "negative"]
+    candidates: list[tuple[datetime, str, str, str]] = [
+        (i.at, "interaction", i.id, why) for i, why in bad
+    ]
+    candidates += [(f.at, "feedback", f.id, "wrote negative feedback") for f in negative]
+    features["bad_experiences_60d"] = float(sum(1 for i, _ in bad if now - i.at <= 60 * DAY))
+    if candidates:
+        at, kind, row_id, why = max(candidates)
+        after = [a for a in activity if a[0] > at and a[2] != row_id]
+        since = now - at
+        if not after and since <= 180 * DAY and since >= max(gap, 7 * DAY):
+            weight = min(0.65, 0.35 + 0.15 * (since / gap - 1))
+            reasons.append(
+                Reason(
+                    "silence_after_bad_experience",
+                    weight,
+                    f"{why}, then silent for {since / DAY:.0f} days",
+                    feedback_ids=(row_id,) if kind == "feedback" else (),
+                    interaction_ids=(row_id,) if kind == "interaction" else (),
+                )
+            )
+    recent_bad = [(i, why) for i, why in bad if now - i.at <= 60 * DAY]
+    if recent_bad:
+        reasons.append(
+            Reason(
+                "bad_experiences",
+                min(0.3, 0.1 * len(recent_bad)),
+                f"{len(recent_bad)} bad experience(s) in 60 days: "
+                + "; ".join(why for _, why in recent_bad[-3:]),
+                interaction_ids=tuple(i.id for i, _ in recent_bad),
+            )
+        )
+
+    # What they wrote: complaints, churn cues, severity, the inferred CSAT's trend.
+    unresolved = [f for f in feedback if f.complaint_id and f.complaint_status != "resolved"]
+    if unresolved:
+        reasons.append(
+            Reason(
+                "unresolved_complaint",
+                min(0.45, 0.3 + 0.075 * (len(unresolved) - 1)),
+                f"{len(unresolved)} complaint(s) not resolved",
+                feedback_ids=tuple(f.id for f in unresolved),
+            )
+        )
+    reopened = [f for f in feedback if f.complaint_reopened]
+    if reopened:
+        reasons.append(
+            Reason(
+                "reopened_complaint",
+                0.2,
+                f"{len(reopened)} complaint(s) reopened",
+                feedback_ids=tuple(f.id for f in reopened),
+            )
+        )
+    cues = [f for f in feedback if f.churn_cue and now - f.at <= 180 * DAY]
+    if cues:
+        reasons.append(
+            Reason(
+                "churn_cue",
+                0.45,
+                "wrote that they may leave",
+                feedback_ids=tuple(f.id for f in cues),
+            )
+        )
+    severe = [f for f in feedback if f.severity in SEVERITY_WEIGHT and now - f.at <= 90 * DAY]
+    if severe:
+        worst = max(SEVERITY_WEIGHT[f.severity] for f in severe)
+        reasons.append(
+            Reason(
+                "severe_feedback",
+                worst,
+                "feedback of high or critical severity",
+                feedback_ids=tuple(f.id for f in severe),
+            )
+        )
+    recent = feedback[-3:]
+    earlier = feedback[-10:-3]
+    recent_mean = sum(f.csat_expected for f in recent) / len(recent) if recent else None
+    trend = (
+        recent_mean - sum(f.csat_expected for f in earlier) / len(earlier)
+        if recent_mean is not None and earlier
+        else None
+    )
+    if recent_mean is not None and (recent_mean <= 2.5 or (trend is not None and trend <= -1)):
+        weight = (0.2 if recent_mean <= 2.5 else 0.0) + (
+            0.15 if trend is not None and trend <= -1 else 0.0
+        )
+        text = f"inferred CSAT {recent_mean:.1f} over the last {len(recent)} item(s)"
+        if trend is not None:
+            text += f" ({trend:+.1f} against before)"
+        reasons.append(
+            Reason("negative_trend", weight, text, feedback_ids=tuple(f.id for f in recent))
+        )
+    answer = _latest_answer(feedback, interactions)
+    if answer is not None and now - answer[0] <= 180 * DAY:
+        _, nps, csat = answer
+        if (nps is not None and nps <= 6) or (nps is None and csat is not None and csat <= 2):
+            rows = [f.id for f in feedback if f.at == answer[0]]
+            ids = [i.id for i in interactions if i.at == answer[0] and i.type == "survey_answered"]
+            reasons.append(
+                Reason(
+                    "detractor_answer",
+                    0.3 if nps is not None else 0.25,
+                    f"answered NPS {nps}" if nps is not None else f"answered CSAT {csat:g}",
+                    feedback_ids=tuple(rows),
+                    interaction_ids=tuple(ids),
+                )
+            )
+
+    reasons.sort(key=lambda r: -r.weight)
+    risk = 1.0 - math.prod(1.0 - r.weight for r in reasons)
+    for r in reasons:
+        features[r.code] = max(features.get(r.code, 0.0), r.weight)
+    band = "high" if risk >= HIGH_BAND else "medium" if risk >= MEDIUM_BAND else "low"
+
+    segment, source = None, None
+    if answer is not None and now - answer[0] <= 180 * DAY:
+        segment, source = _segment_from_answer(answer[1], answer[2]), "survey"
+    elif feedback:
+        rolling = feedback[-10:]
+        segment = nps_class(sum(f.csat_expected for f in rolling) / len(rolling))
+        source = "feedback"
+    elif band == "high" and not cancellations:
+        segment, source = "detractor", "behaviour"
+    return Assessment(
+        risk=risk,
+        band=band,
+        reasons=tuple(reasons[:TOP_REASONS]),
+        csat_trend=trend,
+        segment=segment,
+        segment_source=source,
+        features=features,
+    )
+
+
+def _point(code: str, weight: float, message: str, row: tuple[datetime, str, str] | None) -> Reason:
+    if row is None:
+        return Reason(code, weight, message)
+    _, kind, row_id = row
+    return Reason(
+        code,
+        weight,
+        message,
+        feedback_ids=(row_id,) if kind == "feedback" else (),
+        interaction_ids=(row_id,) if kind == "interaction" else (),
+    )
