@@ -21,6 +21,8 @@ DELIVER_TASK = "langnghe.deliver"
 SIGNALS_TASK = "langnghe.signals"
 TOPICS_REFIT_TASK = "langnghe.topics.refit"
 TOPICS_EMERGING_TASK = "langnghe.topics.emerging"
+RECATEGORIZE_TASK = "langnghe.taxonomy.recategorize"
+TENANT_TRAIN_TASK = "langnghe.tenant.train"
 
 
 def create_celery(settings: Settings) -> Celery:
@@ -31,7 +33,7 @@ def create_celery(settings: Settings) -> Celery:
     app = Celery(
         "langnghe",
         broker=broker,
-        include=["workers.tasks", "workers.topic_tasks"],
+        include=["workers.tasks", "workers.topic_tasks", "workers.taxonomy_tasks"],
         set_as_current=True,
     )
     app.conf.update(
@@ -66,6 +68,10 @@ def create_celery(settings: Settings) -> Celery:
             "topics-emerging": {
                 "task": TOPICS_EMERGING_TASK,
                 "schedule": settings.topics_emerging_interval_s,
+            },
+            "tenant-train-due": {
+                "task": TENANT_TRAIN_TASK,
+                "schedule": settings.tenant_retrain_interval_s,
             },
         },
         beat_schedule_filename=str(settings.data_dir / "celerybeat-schedule"),

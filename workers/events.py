@@ -14,6 +14,7 @@ COMPLAINT_UPDATED = "complaint.updated"
 COMPLAINT_RESOLVED = "complaint.resolved"
 SIGNAL_CSAT_DROP = "signal.csat_drop"
 TOPIC_EMERGING = "topic.emerging"
+FEEDBACK_CORRECTED = "feedback.corrected"
 EVENT_TYPES = (
     FEEDBACK_ANALYZED,
     COMPLAINT_FLAGGED,
@@ -21,6 +22,7 @@ EVENT_TYPES = (
     COMPLAINT_RESOLVED,
     SIGNAL_CSAT_DROP,
     TOPIC_EMERGING,
+    FEEDBACK_CORRECTED,
 )
 
 
