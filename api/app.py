@@ -10,7 +10,9 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
 
+from api.corrections import routes as corrections_routes
 from api.dashboard import inbox
+from api.dashboard import taxonomy as taxonomy_pages
 from api.dashboard.router import ShellAuth
 from api.dashboard.router import router as dashboard_router
 from api.errors import error_response, install_error_handlers
@@ -25,6 +27,7 @@ from api.routes import (
     topics,
     webhooks,
 )
+from api.taxonomy import routes as taxonomy_routes
 from langnghe import __version__
 from langnghe.config import Settings
 from langnghe.logs import request_id_var
@@ -102,6 +105,11 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(complaints.router)
     app.include_router(deliveries.router)
     app.include_router(signals.router)
+    app.include_router(taxonomy_routes.router)
+    app.include_router(corrections_routes.router)
+    app.include_router(corrections_routes.models_router)
+    # Before the inbox: its /inbox/{id}/{action} would otherwise take /inbox/{id}/correct.
+    app.include_router(taxonomy_pages.build_router(ShellAuth()))
     # The inbox and signals pages, behind the shell's login, session and CSRF check.
     app.include_router(inbox.build_router(ShellAuth()))
     return app
