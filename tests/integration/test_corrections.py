@@ -9,7 +9,9 @@ from uuid import UUID
 
 import httpx
 import pytest
+from typer.testing import CliRunner
 
+from langnghe.cli import app as cli_app
 from store import corrections as corrections_store
 from store.db import Database
 from tests.conftest import TenantKey
@@ -216,3 +218,19 @@ def test_schedule_trains_tenants_with_enough_new_corrections(
         assert tenant.id not in corrections_store.tenants_due_training(conn, 1)
         runs = corrections_store.list_runs(conn, tenant.id)
     assert [r["trigger"] for r in runs] == ["schedule"]
+
+
+def test_the_cli_trains_one_tenant_and_prints_its_figures(
+    client: httpx.Client, db: Database, tenant: TenantKey, database_url: str
+) -> None:
+    _sentiment_fixture(client, db, tenant, agree=False)
+    result = CliRunner().invoke(
+        cli_app, ["train", "--tenant", tenant.name, "--database-url", database_url]
+    )
+    assert result.exit_code == 0, result.output
+    assert "sentiment: switched - held-out macro-F1" in result.output
+    assert "severity: skipped" in result.output
+    missing = CliRunner().invoke(
+        cli_app, ["train", "--tenant", "no-such-tenant", "--database-url", database_url]
+    )
+    assert missing.exit_code == 1
