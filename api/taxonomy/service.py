@@ -8,6 +8,7 @@ re-categorisation job is requested.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
@@ -15,7 +16,7 @@ from uuid import UUID
 from celery import Celery
 
 from api.errors import ApiError
-from api.taxonomy.schemas import CategoryIn, CategoryPatch
+from api.taxonomy.schemas import NAME_PATTERN, CategoryIn, CategoryPatch
 from nlp.types import COMPLAINT_CATEGORIES
 from store import taxonomy as taxonomy_store
 from store.db import Database
@@ -23,6 +24,13 @@ from workers.enqueue import enqueue_recategorize
 from workers.taxonomy import effective_categories
 
 MAX_CATEGORIES = 100
+_NAME = re.compile(NAME_PATTERN)
+
+
+def _require_name(name: str) -> None:
+    """A name that cannot exist (bad characters, NUL...) is a 404 before any query."""
+    if not _NAME.fullmatch(name):
+        raise ApiError(404, "not_found", "No category by this name of your own.")
 
 
 def job_out(row: dict[str, Any]) -> dict[str, Any]:
@@ -86,6 +94,7 @@ def _dedupe(texts: Sequence[str]) -> list[str]:
 
 def get_category(db: Database, tenant_id: UUID, name: str) -> dict[str, Any]:
     """One of the tenant's categories, or 404."""
+    _require_name(name)
     with db.transaction() as conn:
         row = taxonomy_store.get_category(conn, tenant_id, name)
     if row is None:
@@ -97,6 +106,7 @@ def update_category(
     db: Database, tenant_id: UUID, name: str, body: CategoryPatch
 ) -> dict[str, Any]:
     """Change a category's description or examples, or 404."""
+    _require_name(name)
     with db.transaction() as conn:
         taxonomy_store.touch_taxonomy(conn, tenant_id)
         current = taxonomy_store.get_category(conn, tenant_id, name)
@@ -118,6 +128,7 @@ def update_category(
 
 def delete_category(db: Database, tenant_id: UUID, name: str) -> None:
     """Remove a category, or 404. Stored analyses keep it until re-categorised."""
+    _require_name(name)
     with db.transaction() as conn:
         taxonomy_store.touch_taxonomy(conn, tenant_id)
         if not taxonomy_store.delete_category(conn, tenant_id, name):
