@@ -3,9 +3,10 @@
 Each category's prototype is the mean of its members' unit embeddings (the example
 texts a person wrote, plus items people corrected into it), after subtracting the
 mean of all members: e5 embeddings share a large common direction, and removing it
-spreads the categories apart. Scores are cosine similarities to the prototypes,
-turned into probabilities by a softmax whose temperature is fitted on leave-one-out
-predictions of the members (each member scored against prototypes built without it).
+spreads the categories apart (with a single category nothing is subtracted). Scores are
+cosine similarities to the prototypes, turned into probabilities by a softmax whose
+temperature is fitted on leave-one-out predictions of the members (each member scored
+against prototypes built without it).
 
 With ``open_set`` (a taxonomy that extends the default categories), a "none of these"
 score competes with the prototypes: the 10th percentile of the members' leave-one-out
@@ -78,7 +79,10 @@ class PrototypeClassifier:
             raise ValueError("no class has a member")
         y = np.array([order.index(label) for label in labels if label in order])
         x = x[[i for i, label in enumerate(labels) if label in order]]
-        center = x.mean(axis=0).astype(np.float32)
+        # One class alone has no common direction to remove from it (its members would be
+        # centred against themselves), so its embeddings are used as they are.
+        center = x.mean(axis=0) if len(order) > 1 else np.zeros(x.shape[1])
+        center = center.astype(np.float32)
         centred = _unit(x - center)
         sums = np.zeros((len(order), x.shape[1]), np.float64)
         np.add.at(sums, y, centred)

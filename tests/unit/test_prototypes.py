@@ -85,3 +85,13 @@ def test_macro_f1_counts_only_classes_in_the_truth() -> None:
     assert macro_f1(["a", "a", "b"], ["a", "a", "b"]) == 1.0
     assert macro_f1(["a", "b"], ["b", "a"]) == 0.0
     assert macro_f1([], []) == 0.0
+
+
+def test_a_single_category_in_an_open_set_still_rejects_strangers() -> None:
+    labels, x = _clusters(4)
+    only_a = [i for i, label in enumerate(labels) if label == "a"]
+    model = PrototypeClassifier.fit(["a"] * len(only_a), x[only_a], open_set=True)
+    assert model.reject_similarity is not None and model.reject_similarity > 0.5
+    assert model.predict(x[only_a[:1]])[0][0] == "a"
+    strangers = [i for i, label in enumerate(labels) if label != "a"]
+    assert all(best is None for best, _ in model.predict(x[strangers]))
