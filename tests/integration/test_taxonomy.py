@@ -163,3 +163,17 @@ def test_new_items_use_it_at_once_history_only_by_a_job(
     complaints = client.get("/v1/complaints", headers=h).json()["items"]
     assert {c["category"] for c in complaints} == {"ekyc_login", "card_fees"}
     assert _error(client.get(f"/v1/taxonomy/jobs/{UUID(int=1)}", headers=h), 404) == "not_found"
+
+
+def test_the_complaint_filter_takes_the_tenants_categories(
+    client: httpx.Client, db: Database, tenant: TenantKey
+) -> None:
+    client.post("/v1/taxonomy/categories", json=CARD, headers=tenant.headers)
+    _analyse(client, db, tenant, ["complaint card fee charged", "angry cat=delivery parcel late"])
+    page = client.get(
+        "/v1/complaints", params={"category": "card_fees"}, headers=tenant.headers
+    ).json()
+    assert [c["category"] for c in page["items"]] == ["card_fees"]
+    refused = client.get("/v1/complaints", params={"category": "loans"}, headers=tenant.headers)
+    assert _error(refused, 422) == "unknown_category"
+    assert "card_fees" in refused.json()["error"]["details"]["known"]
