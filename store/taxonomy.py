@@ -130,6 +130,15 @@ def examples_for_model(conn: Conn, tenant_id: UUID) -> list[dict[str, Any]]:
     ).fetchall()
 
 
+def examples_to_embed(conn: Conn, tenant_id: UUID) -> list[dict[str, Any]]:
+    """The tenant's examples that have no embedding yet: id and text."""
+    return conn.execute(
+        "SELECT id, text FROM taxonomy_examples WHERE tenant_id = %s AND embedding IS NULL "
+        "ORDER BY id",
+        (tenant_id,),
+    ).fetchall()
+
+
 def set_example_embeddings(conn: Conn, embeddings: Sequence[tuple[int, bytes]]) -> None:
     """Store the embeddings computed for examples (id, float32 bytes)."""
     with conn.cursor() as cur:

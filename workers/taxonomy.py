@@ -90,7 +90,7 @@ def _vectors(blobs: Sequence[bytes]) -> npt.NDArray[np.float32]:
 def embed_missing_examples(db: Database, embedder: Embedder, tenant_id: UUID) -> int:
     """Embed the tenant's example texts that have no embedding yet; returns how many."""
     with db.transaction() as conn:
-        todo = [r for r in taxonomy_store.examples_for_model(conn, tenant_id) if not r["embedding"]]
+        todo = taxonomy_store.examples_to_embed(conn, tenant_id)
     if not todo:
         return 0
     analyses = embedder.analyze([FeedbackText(text=r["text"]) for r in todo])
@@ -209,7 +209,13 @@ def personalise(
     """Apply each tenant's own models to its items' analyses (unchanged for other tenants)."""
     out = dict(results)
     for tenant_id in sorted({tenant_of[fid] for fid in results}):
-        models = load_tenant_models(db, embedder, tenant_id)
+        try:
+            models = load_tenant_models(db, embedder, tenant_id)
+        except Exception:
+            # The shipped heads' answers stand (model_versions shows no tenant model), rather
+            # than one tenant's broken example holding up its analyses.
+            log.exception("tenant models not applied", extra={"tenant_id": str(tenant_id)})
+            continue
         if models.empty:
             continue
         for fid, analysis in results.items():
