@@ -81,8 +81,9 @@ class PrototypeClassifier:
         x = x[[i for i, label in enumerate(labels) if label in order]]
         # One class alone has no common direction to remove from it (its members would be
         # centred against themselves), so its embeddings are used as they are.
-        center = x.mean(axis=0) if len(order) > 1 else np.zeros(x.shape[1])
-        center = center.astype(np.float32)
+        center: Matrix = (x.mean(axis=0) if len(order) > 1 else np.zeros(x.shape[1])).astype(
+            np.float32
+        )
         centred = _unit(x - center)
         sums = np.zeros((len(order), x.shape[1]), np.float64)
         np.add.at(sums, y, centred)
