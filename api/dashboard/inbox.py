@@ -24,7 +24,6 @@ from api import complaints_service
 from api.cursor import decode_cursor, encode_cursor
 from api.errors import ApiError
 from store import complaints as complaints_store
-from store import corrections as corrections_store
 from store import events as events_store
 from store import signals as signals_store
 from store.db import Database
@@ -169,9 +168,6 @@ def build_router(auth: DashboardAuth) -> APIRouter:
         row = complaints_service.get(_db(request), session.tenant_id, complaint_id)
         with _db(request).transaction() as conn:
             categories = tenant_categories(conn, session.tenant_id)
-            corrected = corrections_store.merged(
-                corrections_store.list_for_item(conn, session.tenant_id, row["feedback_id"])
-            )
         return _page(
             request,
             "inbox/detail.html",
@@ -181,7 +177,6 @@ def build_router(auth: DashboardAuth) -> APIRouter:
             error=error[:200],
             codes=RESOLUTION_CODES,
             categories=categories,
-            corrected=corrected,
         )
 
     @router.post("/inbox/{complaint_id}/{action}")

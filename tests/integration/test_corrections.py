@@ -79,6 +79,10 @@ def test_a_correction_is_a_label_beside_the_model_and_an_event(
         ).json()["events"]
         == []
     )
+    complaint = client.get("/v1/complaints", headers=tenant.headers).json()["items"][0]
+    detail = client.get(f"/v1/complaints/{complaint['id']}", headers=tenant.headers).json()
+    assert detail["corrections"]["category"]["value"] == "price_billing"
+    assert detail["analysis"]["complaint_category"] == "delivery"
 
 
 def test_bad_corrections_are_clear_4xx(
