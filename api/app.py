@@ -12,8 +12,10 @@ from starlette.types import Scope
 
 from api.audit import routes as audit_routes
 from api.audit.service import install_audit
+from api.corrections import routes as corrections_routes
 from api.customers import routes as customers_routes
 from api.dashboard import inbox
+from api.dashboard import taxonomy as taxonomy_pages
 from api.dashboard.router import ShellAuth
 from api.dashboard.router import router as dashboard_router
 from api.errors import ErrorBody, install_error_handlers
@@ -32,6 +34,7 @@ from api.routes import (
     webhooks,
 )
 from api.schemas import FeedbackBatchIn, FeedbackIn
+from api.taxonomy import routes as taxonomy_routes
 from langnghe import __version__
 from langnghe.config import Settings
 from store.db import Database
@@ -131,6 +134,11 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(signals.router)
     app.include_router(customers_routes.interactions_router)
     app.include_router(customers_routes.router)
+    app.include_router(taxonomy_routes.router)
+    app.include_router(corrections_routes.router)
+    app.include_router(corrections_routes.models_router)
+    # Before the inbox: its /inbox/{id}/{action} would otherwise take /inbox/{id}/correct.
+    app.include_router(taxonomy_pages.build_router(ShellAuth()))
     # The inbox and signals pages, behind the shell's login, session and CSRF check.
     app.include_router(inbox.build_router(ShellAuth()))
     app.include_router(keys_routes.router)

@@ -76,6 +76,10 @@ class ComplaintDetail(ComplaintOut):
     metadata: dict[str, Any]
     received_at: datetime
     analysis: dict[str, Any] | None
+    corrections: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description='Corrected fields beside the model\'s answer: {"value", "by", "at"} each.',
+    )
     history: list[HistoryEntry]
 
 

@@ -14,6 +14,7 @@ from uuid import UUID
 from api.errors import ApiError
 from nlp.components.pii import redact
 from store import complaints as complaints_store
+from store import corrections as corrections_store
 from store import events as events_store
 from store.db import Database
 from workers.events import COMPLAINT_RESOLVED, COMPLAINT_UPDATED
@@ -151,4 +152,7 @@ def get(db: Database, tenant_id: UUID, complaint_id: UUID) -> dict[str, Any]:
         if row is None:
             raise ApiError(404, "not_found", "No complaint with this id.")
         row["history"] = complaints_store.history(conn, complaint_id)
+        row["corrections"] = corrections_store.merged(
+            corrections_store.list_for_item(conn, tenant_id, row["feedback_id"])
+        )
     return row

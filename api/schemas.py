@@ -173,6 +173,11 @@ class FeedbackOut(BaseModel):
     last_error: str | None
     metadata: dict[str, Any]
     analysis: dict[str, Any] | None
+    corrections: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description='Corrected fields beside the model\'s answer: {"value", "by", "at"} each '
+        "(single-item reads only).",
+    )
 
 
 class FeedbackPage(BaseModel):

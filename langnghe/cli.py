@@ -952,13 +952,23 @@ def train(
             "score only if better on held-out customers."
         ),
     ] = False,
-    tenant: Annotated[str | None, typer.Option(help="--churn: tenant name.")] = None,
+    tenant: Annotated[
+        str | None,
+        typer.Option(
+            help="Refit this tenant's heads on its corrections (in the database) instead; "
+            "each switches only if it scores better on the tenant's held-out corrections. "
+            "With --churn: the tenant whose churn model to fit."
+        ),
+    ] = None,
     database_url: DatabaseOpt = None,
     data_dir: DataDirOpt = None,
 ) -> None:
     """Train the heads on labelled data; writes heads, model cards and the manifest."""
     if churn:
         _train_churn(tenant or DEFAULT_TENANT, database_url, data_dir)
+        return
+    if tenant is not None:
+        _train_tenant(tenant, database_url, data_dir)
         return
     data = data or _default_data(*OWN_TRAINING_DATA)
     if finetune:
@@ -995,6 +1005,27 @@ def train(
     encoder = _cached_encoder(Settings(), cache)
     manifest = train_all(data, out, encoder, max_per_set=max_per_set)
     typer.echo(f"wrote {len(manifest['heads'])} heads and {out / 'manifest.json'}")
+
+
+def _train_tenant(name: str, database_url: str | None, data_dir: Path | None) -> None:
+    """``langnghe train --tenant NAME``: refit, compare, switch; print the figures per head."""
+    from workers.tenant_training import train_tenant
+
+    with (
+        database(settings_for(database_url, data_dir)) as settings,
+        open_pool(settings.database_url) as db,
+    ):
+        found = tenant_or_exit(db, name)
+        report = train_tenant(db, found.id, settings.models_dir, trigger="cli")
+    for head, outcome in report["heads"].items():
+        if outcome["status"] == "skipped":
+            typer.echo(f"{head}: skipped ({outcome['reason']})")
+            continue
+        typer.echo(
+            f"{head}: {outcome['status']} - held-out macro-F1 {outcome['macro_f1_candidate']:.3f} "
+            f"refitted vs {outcome['macro_f1_current']:.3f} in force "
+            f"({outcome['n_train']} train, {outcome['n_heldout']} held out)"
+        )
 
 
 @app.command(name="eval")

@@ -139,6 +139,14 @@ class Settings(BaseSettings):
     topics_emerging_z: float = Field(default=2.0, gt=0)
     topics_emerging_min_count: int = Field(default=10, ge=1)
 
+    # Tenant heads refitted on corrections (workers.tenant_training).
+    tenant_retrain_min_corrections: int = Field(
+        default=50, ge=1, description="New corrections since a tenant's last run that start one."
+    )
+    tenant_retrain_interval_s: float = Field(
+        default=3_600.0, gt=0, description="How often tenants due a retrain are looked for."
+    )
+
     # The analyst dashboard.
     dashboard_secret: str | None = Field(
         default=None,

@@ -20,6 +20,7 @@ from store import feedback as feedback_store
 from store.db import Conn, Database
 from workers.complaints import AnalysedItem, flag_complaints
 from workers.events import aspects_json, events_for
+from workers.taxonomy import personalise
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,8 @@ def analyze_batch(db: Database, analyzer: Analyzer, ids: Sequence[UUID], max_att
         return 0
     results, failures = _analyze_isolating_failures(analyzer, claimed)
     by_id = {c.id: c for c in claimed}
+    # Each tenant's own taxonomy and refitted heads, after the shipped heads.
+    results = personalise(db, analyzer, results, {c.id: c.tenant_id for c in claimed})
     with db.transaction() as conn:
         writable = feedback_store.lock_unfinished(conn, list(results))
         todo = [fid for fid in results if fid in writable]

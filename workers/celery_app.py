@@ -24,6 +24,8 @@ TOPICS_EMERGING_TASK = "langnghe.topics.emerging"
 RETENTION_TASK = "langnghe.privacy.retention"
 CUSTOMERS_REFRESH_TASK = "langnghe.customers.refresh"
 CUSTOMERS_RESCORE_TASK = "langnghe.customers.rescore"
+RECATEGORIZE_TASK = "langnghe.taxonomy.recategorize"
+TENANT_TRAIN_TASK = "langnghe.tenant.train"
 
 
 def create_celery(settings: Settings) -> Celery:
@@ -34,7 +36,12 @@ def create_celery(settings: Settings) -> Celery:
     app = Celery(
         "langnghe",
         broker=broker,
-        include=["workers.tasks", "workers.topic_tasks", "workers.customers"],
+        include=[
+            "workers.tasks",
+            "workers.topic_tasks",
+            "workers.customers",
+            "workers.taxonomy_tasks",
+        ],
         set_as_current=True,
     )
     app.conf.update(
@@ -88,6 +95,10 @@ def create_celery(settings: Settings) -> Celery:
             "customers-rescore": {
                 "task": CUSTOMERS_RESCORE_TASK,
                 "schedule": settings.customers_rescore_interval_s,
+            },
+            "tenant-train-due": {
+                "task": TENANT_TRAIN_TASK,
+                "schedule": settings.tenant_retrain_interval_s,
             },
         },
         beat_schedule_filename=str(settings.data_dir / "celerybeat-schedule"),

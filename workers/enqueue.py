@@ -95,3 +95,17 @@ def enqueue_customer_refresh(app: Celery) -> None:
         app.send_task(CUSTOMERS_REFRESH_TASK, retry=True, retry_policy=_PUBLISH_RETRY)
     except Exception:
         log.warning("could not enqueue a customer refresh; beat will run it", exc_info=True)
+
+
+def enqueue_recategorize(app: Celery, job_id: UUID) -> bool:
+    """Ask a worker to run a re-categorisation job; False if the broker refused."""
+    from workers.celery_app import RECATEGORIZE_TASK
+
+    try:
+        app.send_task(
+            RECATEGORIZE_TASK, args=[str(job_id)], retry=True, retry_policy=_PUBLISH_RETRY
+        )
+    except Exception:
+        log.warning("could not enqueue a re-categorisation", exc_info=True)
+        return False
+    return True

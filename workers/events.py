@@ -16,6 +16,7 @@ SIGNAL_CSAT_DROP = "signal.csat_drop"
 TOPIC_EMERGING = "topic.emerging"
 CUSTOMER_AT_RISK = "customer.at_risk"
 CUSTOMER_SEGMENT_CHANGED = "customer.segment_changed"
+FEEDBACK_CORRECTED = "feedback.corrected"
 EVENT_TYPES = (
     FEEDBACK_ANALYZED,
     COMPLAINT_FLAGGED,
@@ -25,6 +26,7 @@ EVENT_TYPES = (
     TOPIC_EMERGING,
     CUSTOMER_AT_RISK,
     CUSTOMER_SEGMENT_CHANGED,
+    FEEDBACK_CORRECTED,
 )
 
 

@@ -30,6 +30,7 @@ from store import signals as signals_store
 from store.db import Database
 from workers.events import SIGNAL_CSAT_DROP
 from workers.signals import segment_figures
+from workers.taxonomy import tenant_categories
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=str(HERE / "templates"))
@@ -37,16 +38,6 @@ templates = Jinja2Templates(directory=str(HERE / "templates"))
 STATUSES = ("open", "acknowledged", "resolved")
 PRIORITIES = ("p1", "p2", "p3", "p4")
 CHANNELS = ("review", "email", "social", "call_transcript", "survey")
-CATEGORIES = (
-    "delivery",
-    "product_quality",
-    "price_billing",
-    "staff_attitude",
-    "support_responsiveness",
-    "app_website",
-    "refund_return",
-    "other",
-)
 RESOLUTION_CODES = ("refunded", "replaced", "explained", "fixed", "no_action", "duplicate")
 ACTIONS = ("assign", "acknowledge", "note", "resolve", "reopen")
 
@@ -131,11 +122,14 @@ def build_router(auth: DashboardAuth) -> APIRouter:
             return auth.login_redirect(request)
         st = _choice(status, STATUSES)
         pr = _choice(priority, PRIORITIES)
+        with _db(request).transaction() as conn:
+            # The tenant's own taxonomy where it has one, else the default eight.
+            categories = tuple(tenant_categories(conn, session.tenant_id))
         filters = complaints_store.ComplaintFilter(
             status=[st] if st else None,
             priority=[pr] if pr else None,
             channel=_choice(channel, CHANNELS),
-            category=_choice(category, CATEGORIES),
+            category=_choice(category, categories),
             overdue=True if overdue == "1" else None,
         )
         limit = 50
@@ -170,7 +164,7 @@ def build_router(auth: DashboardAuth) -> APIRouter:
             statuses=STATUSES,
             priorities=PRIORITIES,
             channels=CHANNELS,
-            categories=CATEGORIES,
+            categories=categories,
         )
 
     @router.get("/inbox/{complaint_id}", response_class=HTMLResponse)
@@ -180,6 +174,8 @@ def build_router(auth: DashboardAuth) -> APIRouter:
         if session is None:
             return auth.login_redirect(request)
         row = complaints_service.get(_db(request), session.tenant_id, complaint_id)
+        with _db(request).transaction() as conn:
+            categories = tenant_categories(conn, session.tenant_id)
         return _page(
             request,
             "inbox/detail.html",
@@ -188,6 +184,7 @@ def build_router(auth: DashboardAuth) -> APIRouter:
             now=datetime.now(UTC),
             error=error[:200],
             codes=RESOLUTION_CODES,
+            categories=categories,
         )
 
     @router.post("/inbox/{complaint_id}/{action}")

@@ -13,7 +13,6 @@ from api.auth import Principal, PrincipalDep, TenantDep
 from api.complaint_schemas import (
     AcknowledgeIn,
     AssignIn,
-    Category,
     ComplaintDetail,
     ComplaintMetrics,
     ComplaintOut,
@@ -26,10 +25,12 @@ from api.complaint_schemas import (
 )
 from api.cursor import decode_cursor, encode_cursor
 from api.deps import DbDep, SettingsDep
+from api.errors import ApiError
 from api.schemas import Channel, StorableStr
 from langnghe.config import Settings
 from store import complaints as complaints_store
 from workers.policy import FlagPolicy, load_policy
+from workers.taxonomy import tenant_categories
 
 router = APIRouter(prefix="/v1/complaints", tags=["complaints"])
 
@@ -53,7 +54,9 @@ def list_complaints(
     db: DbDep,
     status: Annotated[list[ComplaintStatus] | None, Query()] = None,
     priority: Annotated[list[PriorityName] | None, Query()] = None,
-    category: Category | None = None,
+    category: Annotated[
+        StorableStr | None, Query(max_length=64, description="One of the tenant's categories.")
+    ] = None,
     channel: Channel | None = None,
     language: Annotated[str | None, Query(pattern=r"^(vi|en|mixed|other)$")] = None,
     assignee: Annotated[StorableStr | None, Query(max_length=200)] = None,
@@ -77,6 +80,14 @@ def list_complaints(
     )
     before = decode_cursor(cursor) if cursor else None
     with db.transaction() as conn:
+        known = tenant_categories(conn, tenant.id)
+        if category is not None and category not in known:
+            raise ApiError(
+                422,
+                "unknown_category",
+                f"{category!r} is not one of your categories.",
+                {"known": known},
+            )
         rows = complaints_store.list_complaints(conn, tenant.id, filters, limit, before)
     next_cursor = (
         encode_cursor(rows[-1]["flagged_at"], rows[-1]["id"]) if len(rows) == limit else None

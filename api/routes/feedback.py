@@ -29,6 +29,7 @@ from api.schemas import (
 )
 from api.service import Quota, store_feedback, text_too_large
 from langnghe.config import Settings
+from store import corrections as corrections_store
 from store import feedback as feedback_store
 from workers.enqueue import enqueue_fair
 
@@ -195,12 +196,13 @@ async def post_feedback(
     "/{feedback_id}", response_model=FeedbackOut, responses={404: {"description": "Not found"}}
 )
 def get_feedback(feedback_id: UUID, tenant: TenantDep, db: DbDep) -> dict[str, Any]:
-    """One item of your tenant, with its analysis once done."""
+    """One item of your tenant, with its analysis once done and people's corrections beside it."""
     with db.transaction() as conn:
         row = feedback_store.get_feedback(conn, tenant.id, feedback_id)
-    if row is None:
-        raise ApiError(404, "not_found", "No feedback with this id.")
-    return row
+        if row is None:
+            raise ApiError(404, "not_found", "No feedback with this id.")
+        corrections = corrections_store.list_for_item(conn, tenant.id, feedback_id)
+    return {**row, "corrections": corrections_store.merged(corrections)}
 
 
 @router.get("", response_model=FeedbackPage, responses={400: {"description": "Bad cursor"}})

@@ -1,0 +1,1 @@
+"""Corrections of analyses by people, and the tenant models they train: routes, schemas, service."""

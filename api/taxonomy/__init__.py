@@ -1,0 +1,1 @@
+"""A tenant's own complaint categories: routes, schemas and service."""
