@@ -111,11 +111,12 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.queue = create_celery(settings)
     app.state.metrics = build_registry(db)
     install_error_handlers(app)
-    install_audit(app)
-
-    # Added last, runs first: the request id wraps everything, the body limit comes before
-    # any route (and so before authentication) reads a byte.
+    # Middleware added later runs earlier. The body limit sits inside the audit middleware:
+    # Starlette's BaseHTTPMiddleware reads the body through a task group, which would wrap
+    # the limit's exception; from here every route still sees it before reading a byte.
     app.add_middleware(BodyLimit, limit_for=lambda scope: body_limit(scope, settings))
+    install_audit(app)
+    # The request id wraps everything.
     app.add_middleware(SecurityHeaders)
     app.add_middleware(RequestContext)
 

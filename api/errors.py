@@ -11,7 +11,7 @@ from typing import Any
 
 import psycopg
 import psycopg_pool
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -40,10 +40,10 @@ class ApiError(Exception):
         self.headers = headers
 
 
-class BodyTooLarge(StarletteHTTPException):
+class BodyTooLarge(HTTPException):
     """The request body went past its limit while it was being read.
 
-    An HTTPException, so FastAPI's body parsing lets it through unchanged and the app's
+    FastAPI's HTTPException, so its body parsing lets it through unchanged and the app's
     handler for it answers 413 ``request_too_large`` from wherever the body was read.
     """
 

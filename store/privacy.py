@@ -126,6 +126,24 @@ def erase_items(
         counts[name] = int(row["n"]) if row else 0
     counts["events"] = _erase_events(conn, tenant_id, ids, customer_ref)
     conn.execute("DELETE FROM feedback WHERE tenant_id = %s AND id = ANY(%s)", (tenant_id, ids))
+    if customer_ref is not None:
+        counts.update(_erase_customer(conn, tenant_id, customer_ref))
+    return counts
+
+
+def _erase_customer(conn: Conn, tenant_id: UUID, ref: str) -> dict[str, int]:
+    """The customer's profile, segment history and interactions (the customers domain)."""
+    counts = {}
+    for table, column in (
+        ("interactions", "customer_ref"),
+        ("customer_segment_history", "ref"),
+        ("customers", "ref"),
+    ):
+        rows = conn.execute(
+            f"DELETE FROM {table} WHERE tenant_id = %s AND {column} = %s RETURNING 1",
+            (tenant_id, ref),
+        ).fetchall()
+        counts[table] = len(rows)
     return counts
 
 
@@ -222,6 +240,14 @@ def retention_policies(conn: Conn) -> list[dict[str, Any]]:
 
 
 def _anonymise(conn: Conn, tenant_id: UUID, ids: list[UUID]) -> dict[str, int]:
+    refs = [
+        r["customer_ref"]
+        for r in conn.execute(
+            "SELECT DISTINCT customer_ref FROM feedback WHERE tenant_id = %s AND id = ANY(%s)"
+            " AND customer_ref IS NOT NULL",
+            (tenant_id, ids),
+        ).fetchall()
+    ]
     conn.execute(
         """
         UPDATE feedback SET text = %s, customer_ref = NULL, external_id = NULL,
@@ -258,7 +284,31 @@ def _anonymise(conn: Conn, tenant_id: UUID, ids: list[UUID]) -> dict[str, int]:
         """,
         (tenant_id, [str(i) for i in ids]),
     ).fetchall()
-    return {"feedback": len(ids), "complaint_notes": len(notes), "events": len(events)}
+    # A customer left with no identified feedback loses its profile and its name in events.
+    gone = [
+        ref
+        for ref in refs
+        if conn.execute(
+            "SELECT 1 FROM feedback WHERE tenant_id = %s AND customer_ref = %s LIMIT 1",
+            (tenant_id, ref),
+        ).fetchone()
+        is None
+    ]
+    customer_events = conn.execute(
+        """
+        UPDATE events SET payload = payload - 'customer_ref'
+        WHERE tenant_id = %s AND payload->>'customer_ref' = ANY(%s)
+        RETURNING id
+        """,
+        (tenant_id, gone),
+    ).fetchall()
+    for ref in gone:
+        _erase_customer(conn, tenant_id, ref)
+    return {
+        "feedback": len(ids),
+        "complaint_notes": len(notes),
+        "events": len(events) + len(customer_events),
+    }
 
 
 def apply_retention(

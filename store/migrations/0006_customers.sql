@@ -23,7 +23,7 @@ CREATE INDEX interactions_customer ON interactions (tenant_id, customer_ref, occ
 CREATE INDEX interactions_tenant_occurred ON interactions (tenant_id, occurred_at);
 
 -- Profiles read a customer's feedback by reference.
-CREATE INDEX feedback_customer ON feedback (tenant_id, customer_ref) WHERE customer_ref IS NOT NULL;
+-- feedback (tenant_id, customer_ref) is indexed by 0005 (erasure by customer_ref).
 
 -- One profile per (tenant, customer_ref). The aggregate columns are recomputed from the rows
 -- (feedback with its analysis, interactions) whenever they change, so they can be checked

@@ -12,6 +12,7 @@ import httpx
 import psycopg
 import pytest
 
+from store import dispatch
 from store import feedback as feedback_store
 from store.db import Database
 from tests.conftest import TenantKey, make_tenant
@@ -97,8 +98,11 @@ def test_the_database_refuses_implausible_dates_from_any_path(
 
 
 def _stored(db: Database, tenant: TenantKey, *items: feedback_store.NewFeedback) -> list[UUID]:
+    """Insert items and give them their tenant's share of the queue, as the API does."""
     with db.transaction() as conn:
-        return [i.id for i in feedback_store.insert_feedback(conn, tenant.id, list(items))]
+        ids = [i.id for i in feedback_store.insert_feedback(conn, tenant.id, list(items))]
+        dispatch.claim_share(conn, tenant.id, ids, max_inflight=1_000)
+        return ids
 
 
 def test_a_stored_poison_value_fails_its_item_alone(

@@ -79,8 +79,11 @@ def test_erasure_by_customer_ref_removes_everything_and_leaves_a_receipt(
         "topic_assignments": 0,
         "complaints": 1,
         "complaint_history": 2,
-        # feedback.analyzed x2, complaint.flagged, complaint.updated
-        "events": 4,
+        # feedback.analyzed x2, complaint.flagged, complaint.updated, customer.segment_changed
+        "events": 5,
+        "interactions": 0,
+        "customer_segment_history": 1,
+        "customers": 1,
     }
     assert receipt["subject_kind"] == "customer_ref"
     assert receipt["subject_sha256"] == hashlib.sha256(b"customer_ref:c-9").hexdigest()
@@ -90,7 +93,7 @@ def test_erasure_by_customer_ref_removes_everything_and_leaves_a_receipt(
     assert client.get(f"/v1/feedback/{mine[2]}", headers=tenant.headers).status_code == 200
     events = client.get("/v1/events", params={"limit": 100}, headers=tenant.headers).json()
     erased = [e for e in events["events"] if e["data"] == {"erased": True}]
-    assert len(erased) == 4
+    assert len(erased) == 5  # the four above and the customer's segment event
     assert all(e["data"].get("customer_ref") != "c-9" for e in events["events"])
     # The other tenant's subject with the same reference is untouched.
     assert client.get(f"/v1/feedback/{theirs[0]}", headers=other.headers).status_code == 200
@@ -217,7 +220,7 @@ def test_retention_deletes_or_anonymises_old_items_and_reports(
     assert report["policy"]["mode"] == "delete" and report["policy"]["days"] == 30
     assert [r["mode"] for r in report["runs"]] == ["delete", "anonymise"]
     assert report["runs"][0]["counts"]["feedback"] == 2
-    assert report["runs"][1]["counts"] == {"feedback": 2, "complaint_notes": 0, "events": 3}
+    assert report["runs"][1]["counts"] == {"feedback": 2, "complaint_notes": 0, "events": 4}
     assert client.get("/v1/privacy/retention", headers=other.headers).json()["runs"] == []
     audit = client.get("/v1/audit", params={"actor_type": "system"}, headers=tenant.headers).json()[
         "items"

