@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar, Self
 
 import numpy as np
 import numpy.typing as npt
@@ -37,9 +38,12 @@ class LinearHead:
         exp = np.exp(logits)
         return (exp / exp.sum(axis=1, keepdims=True)).astype(np.float32)
 
-    def scaled(self, factor: float) -> LinearHead:
+    kind: ClassVar[str] = "linear"
+    """Stored with the arrays, so :func:`load_head` rebuilds the right type."""
+
+    def scaled(self, factor: float) -> Self:
         """The head with its logits multiplied by ``factor`` (``1 / temperature``)."""
-        return LinearHead(
+        return type(self)(
             self.classes,
             (self.weights * factor).astype(np.float32),
             (self.bias * factor).astype(np.float32),
@@ -53,6 +57,7 @@ class LinearHead:
             classes=np.array(self.classes),
             weights=self.weights.astype(np.float32),
             bias=self.bias.astype(np.float32),
+            kind=np.array(self.kind),
         )
 
     @classmethod
@@ -75,6 +80,8 @@ class OrdinalHead(LinearHead):
     and "critical" above "medium" the way a flat softmax may.
     """
 
+    kind: ClassVar[str] = "ordinal"
+
     def predict_proba(self, embeddings: Matrix) -> Matrix:
         """``(n, len(classes))`` probabilities from the cumulative ones."""
         above = 1.0 / (1.0 + np.exp(-(embeddings @ self.weights.T + self.bias)))
@@ -83,25 +90,6 @@ class OrdinalHead(LinearHead):
         zeros = np.zeros_like(ones)
         cumulative = np.concatenate([ones, above, zeros], axis=1)
         return (cumulative[:, :-1] - cumulative[:, 1:]).astype(np.float32)
-
-    def scaled(self, factor: float) -> OrdinalHead:
-        """The head with its logits multiplied by ``factor``."""
-        return OrdinalHead(
-            self.classes,
-            (self.weights * factor).astype(np.float32),
-            (self.bias * factor).astype(np.float32),
-        )
-
-    def save(self, path: Path) -> None:
-        """Write the head to ``path`` (``.npz``, marked ordinal)."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(
-            path,
-            classes=np.array(self.classes),
-            weights=self.weights.astype(np.float32),
-            bias=self.bias.astype(np.float32),
-            kind=np.array("ordinal"),
-        )
 
 
 def load_head(path: Path) -> LinearHead:
