@@ -252,7 +252,11 @@ def build_sentence_transformer(
             if (base / name).is_file():
                 shutil.copyfile(base / name, staging / "hf" / name)
         word = Transformer(str(staging / "hf"), max_seq_length=512)
-        pooling = Pooling(word.get_word_embedding_dimension(), pooling_mode="mean")
+        # sentence-transformers 6 renamed the method; 5 has only the old name.
+        dimension = getattr(word, "get_embedding_dimension", None) or (
+            word.get_word_embedding_dimension
+        )
+        pooling = Pooling(dimension(), pooling_mode="mean")
         prefix = str(meta["query_prefix"])
         model = SentenceTransformer(
             modules=[word, pooling, Normalize()],
