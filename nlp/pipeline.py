@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import get_args
 
 from models import MODELS_DIR, load_manifest
 from nlp.components.aspects import AspectModel, AspectsStep
@@ -24,7 +23,7 @@ from nlp.components.complaint import ComplaintStep
 from nlp.components.csat import CsatStep, nps_class
 from nlp.components.cues import CuesStep
 from nlp.components.encode import EncodeStep, weighted_embeddings
-from nlp.components.language import LanguageStep, detect_language
+from nlp.components.language import LanguageStep, item_language
 from nlp.components.normalize import NormalizedText, NormalizeStep, normalize
 from nlp.components.sentiment import SentimentStep
 from nlp.components.severity import SeverityStep
@@ -33,7 +32,6 @@ from nlp.types import Analysis, FeedbackText, Language
 
 HEADS = ("sentiment", "complaint", "category", "csat")
 """The heads every models directory has; ``churn`` and ``severity`` are optional."""
-_LANGUAGES: tuple[str, ...] = get_args(Language)
 
 COMPONENTS: dict[str, Callable[[Context], Component]] = {
     "language": lambda _context: LanguageStep(),
@@ -59,8 +57,7 @@ class ModelMismatchError(RuntimeError):
 
 def prepare(item: FeedbackText) -> tuple[Language, NormalizedText]:
     """The item's language (the hint when it names a known one) and normalised text."""
-    hint = item.language_hint
-    language: Language = hint if hint in _LANGUAGES else detect_language(item.text)  # type: ignore[assignment]
+    language = item_language(item)
     return language, normalize(item.text, item.channel, language)
 
 

@@ -18,7 +18,7 @@ from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
 from nlp.components.base import Doc
 from nlp.text import strip_diacritics, words
-from nlp.types import Language
+from nlp.types import FeedbackText, Language
 
 _KNOWN: tuple[str, ...] = get_args(Language)
 
@@ -89,6 +89,12 @@ def detect_language(text: str) -> Language:
     return language if language in _SUPPORTED else "other"  # type: ignore[return-value]
 
 
+def item_language(item: FeedbackText) -> Language:
+    """The item's language hint when it names a known language, else the detected one."""
+    hint = item.language_hint
+    return hint if hint in _KNOWN else detect_language(item.text)  # type: ignore[return-value]
+
+
 class LanguageStep:
     """Component ``language``: the hint when it names a known language, else detection."""
 
@@ -98,6 +104,5 @@ class LanguageStep:
     def __call__(self, docs: list[Doc]) -> None:
         """Set each doc's language."""
         for doc in docs:
-            hint = doc.item.language_hint
-            doc.language = hint if hint in _KNOWN else detect_language(doc.item.text)  # type: ignore[assignment]
+            doc.language = item_language(doc.item)
             doc.out["language"] = doc.language

@@ -46,12 +46,11 @@ from tqdm import tqdm
 
 from nlp.components.aspects import STATES
 from nlp.encoders.devices import DeviceSetting, detect_placement
-from nlp.pipeline import HEADS, prepare
+from nlp.pipeline import HEADS
 from nlp.text import strip_diacritics
 from nlp.training.corpora import Example, discover
-from nlp.training.heads import SPECS
+from nlp.training.heads import SPECS, serving_text, serving_texts
 from nlp.training.variants import variant
-from nlp.types import FeedbackText
 
 SCALE = 20.0  # heads read 20 x the unit embedding: logits of a useful size from the start
 CHECKPOINT = "checkpoint.pt"
@@ -73,11 +72,6 @@ class FinetuneConfig:
     max_per_set: int | None = None
     device: DeviceSetting = "auto"
     seed: int = 13
-
-
-def serving_text(text: str, channel: str = "review") -> str:
-    """What the encoder sees at serving time: the normalised text."""
-    return prepare(FeedbackText(text=text, channel=channel))[1].text  # type: ignore[arg-type]
 
 
 @dataclass
@@ -263,7 +257,7 @@ def finetune(
     tasks = build_tasks(train)
     if not tasks.classes:
         raise ValueError(f"no row in {[str(d) for d in data]} labels a head")
-    texts = [serving_text(e.text, e.channel) for e in train]
+    texts = serving_texts(train)
     variants = [
         serving_text(v, e.channel) if e.lang == "vi" and (v := variant(e.text, e.id)) else None
         for e in train

@@ -95,12 +95,14 @@ OPTIONAL_HEADS = ("churn", "severity")
 """Trained where the data labels them; the pipeline falls back to the cue rules otherwise."""
 
 
+def serving_text(text: str, channel: str = "review") -> str:
+    """What the encoder and the cues read at serving time: the normalised text."""
+    return prepare(FeedbackText(text=text, channel=channel))[1].text  # type: ignore[arg-type]
+
+
 def serving_texts(examples: Sequence[Example]) -> list[str]:
-    """The normalised texts the pipeline's components read (cues match on these)."""
-    return [
-        prepare(FeedbackText(text=e.text, channel=e.channel))[1].text  # type: ignore[arg-type]
-        for e in examples
-    ]
+    """The normalised texts of ``examples``."""
+    return [serving_text(e.text, e.channel) for e in examples]
 
 
 def unaccented_copy(example: Example) -> Example | None:
