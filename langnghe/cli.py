@@ -48,6 +48,8 @@ privacy_app = typer.Typer(help="Personal data requests.")
 app.add_typer(privacy_app, name="privacy")
 models_app = typer.Typer(help="Prepare encoder models.")
 app.add_typer(models_app, name="models")
+secrets_app = typer.Typer(help="The key that encrypts connector and channel credentials.")
+app.add_typer(secrets_app, name="secrets")
 
 DEFAULT_TENANT = "default"
 
@@ -1053,6 +1055,14 @@ def eval_command(
         status = "met" if target["met"] else "MISSED"
         typer.echo(f"{status:6} {target['target']}: {target['figure']}")
     typer.echo(f"report: {out / 'report.md'}")
+
+
+@secrets_app.command(name="new-key")
+def secrets_new_key() -> None:
+    """Print a fresh key for LANGNGHE_SECRET_KEY (keep it: stored credentials need it)."""
+    from langnghe.secrets import new_key
+
+    typer.echo(new_key())
 
 
 if __name__ == "__main__":

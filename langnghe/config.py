@@ -178,6 +178,12 @@ class Settings(BaseSettings):
         "turn, so one tenant's backlog cannot starve another's items.",
     )
 
+    secret_key: str | None = Field(
+        default=None,
+        description="Fernet key(s), comma-separated, newest first, that encrypt connector and "
+        "channel credentials at rest (`langnghe secrets new-key`).",
+    )
+
     # Personal data.
     retention_interval_s: float = Field(
         default=3_600.0, gt=0, description="How often the retention job runs."
