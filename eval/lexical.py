@@ -1,48 +1,43 @@
-"""Does lexical evidence add points? Embedding-only heads beside embedding + char n-grams.
+"""Does lexical evidence add points? Each head with and without the hashed n-gram block.
 
     python -m eval.lexical [--datasets ../shared/datasets]
 
-Trains logistic regressions on our labels, written examples and the seed set (with
-unaccented copies of Vietnamese rows) and scores them on our labels' fixed test split,
-per language: over the shipped encoder's embedding alone, and with character 2-5-gram
-TF-IDF features stacked beside it. Prints one line per head and configuration. A
-measurement for eval/REPORT.md, not part of serving.
+Trains logistic regressions on our labels, written examples and the seed set (train and
+dev splits, with unaccented copies of Vietnamese rows) and scores them on our labels'
+fixed test split, per language: over the head's features without ``lexical`` (the
+embedding, and the cues where the head reads them) and with it, built by the same code as
+serving (:mod:`nlp.components.features`). Prints one line per head and configuration: the
+ablation behind the heads that read n-grams (nlp.training.heads.SPECS). The shipped heads'
+own figures come from ``langnghe eval``.
 """
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from scipy.sparse import csr_matrix, hstack
-from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score
 
 from langnghe.config import Settings
 from models import MODELS_DIR
-from nlp.components.cues import with_cues
+from nlp.components.features import text_features
+from nlp.components.lexical import CharNgrams
 from nlp.encoders.cache import CachedEncoder
 from nlp.encoders.onnx_runtime import OnnxEncoder
 from nlp.encoders.shipping import ensure_rebuilt
-from nlp.training.corpora import Example, discover
-from nlp.training.heads import embed, serving_texts, unaccented_copy
+from nlp.training.corpora import discover
+from nlp.training.heads import SPECS, embed, serving_texts, unaccented_copy
 
-Label = Callable[[Example], str | None]
-HEADS: dict[str, tuple[Label, bool]] = {
-    "category": (lambda e: e.category if e.complaint else None, False),
-    "complaint": (lambda e: None if e.complaint is None else str(e.complaint), False),
-    "churn": (lambda e: None if e.churn_risk is None else str(e.churn_risk), True),
-    "severity": (lambda e: e.severity, True),
-}
+ABLATED = ("complaint", "category", "churn", "severity")
 
 
 def main() -> None:
     """Fit each head both ways and print macro-F1 per language on the test split."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--datasets", type=Path, default=Path("../shared/datasets"))
+    parser.add_argument("--strength", type=float, default=4.0, help="C of every fit.")
     args = parser.parse_args()
     settings = Settings()
     encoder = CachedEncoder(
@@ -68,41 +63,33 @@ def main() -> None:
     test = corpora["ours"].test
     x_train, x_test = embed(encoder, train, "train"), embed(encoder, test, "test")
     t_train, t_test = serving_texts(train), serving_texts(test)
-    tfidf = TfidfVectorizer(
-        analyzer="char_wb", ngram_range=(2, 5), min_df=2, sublinear_tf=True, max_features=200_000
-    ).fit(t_train)
-    lex_train, lex_test = tfidf.transform(t_train), tfidf.transform(t_test)
-    for name, (label, cues) in HEADS.items():
-        tr = [i for i, e in enumerate(train) if label(e) is not None]
-        te = [i for i, e in enumerate(test) if label(e) is not None]
-        a, b = x_train[tr], x_test[te]
-        if cues:
-            a = with_cues(a, [t_train[i] for i in tr])
-            b = with_cues(b, [t_test[i] for i in te])
-        y_train = [label(train[i]) for i in tr]
-        y_test = np.array([label(test[i]) for i in te])
+    lexical = CharNgrams.fit(t_train)
+    for name in ABLATED:
+        spec = SPECS[name]
+        tr = [i for i, e in enumerate(train) if spec.target(e) is not None]
+        te = [i for i, e in enumerate(test) if spec.target(e) is not None]
+        y_train = [spec.target(train[i]) for i in tr]
+        y_test = np.array([spec.target(test[i]) for i in te])
         langs = np.array([test[i].lang for i in te])
-        for lexical in (False, True):
-            fa = hstack([csr_matrix(a), lex_train[tr]]).tocsr() if lexical else a
-            fb = hstack([csr_matrix(b), lex_test[te]]).tocsr() if lexical else b
-            model = LogisticRegression(C=4.0, class_weight="balanced", max_iter=3000)
+        without = tuple(b for b in spec.features if b != "lexical")
+        for blocks in (without, (*without, "lexical")):
+            fa = text_features(x_train[tr], [t_train[i] for i in tr], blocks, lexical)
+            fb = text_features(x_test[te], [t_test[i] for i in te], blocks, lexical)
+            model = LogisticRegression(
+                C=args.strength, class_weight="balanced", max_iter=3000, tol=1e-3
+            )
             guess = model.fit(fa, y_train).predict(fb)
             scores = {
-                lang: round(
-                    float(
-                        f1_score(
-                            y_test[langs == lang],
-                            guess[langs == lang],
-                            average="macro",
-                            zero_division=0,
-                        )
-                    ),
-                    3,
+                lang: f1_score(
+                    y_test[langs == lang], guess[langs == lang], average="macro", zero_division=0
                 )
                 for lang in ("vi", "en")
             }
-            kind = "embedding + char n-grams" if lexical else "embedding only"
-            print(f"{name:10} {kind:26} macro-F1 vi {scores['vi']} en {scores['en']}", flush=True)
+            print(
+                f"{name:10} {' + '.join(blocks):30} macro-F1 vi {scores['vi']:.3f} "
+                f"en {scores['en']:.3f}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

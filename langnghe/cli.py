@@ -962,6 +962,13 @@ def train(
             "With --churn: the tenant whose churn model to fit."
         ),
     ] = None,
+    heads: Annotated[
+        str | None,
+        typer.Option(
+            help="Comma-separated heads to retrain (e.g. category,churn,severity), keeping "
+            "the others of --out; default: every head and the aspect models."
+        ),
+    ] = None,
     database_url: DatabaseOpt = None,
     data_dir: DataDirOpt = None,
 ) -> None:
@@ -1005,8 +1012,14 @@ def train(
 
     out = out or Path("models")
     encoder = _cached_encoder(Settings(), cache)
-    manifest = train_all(data, out, encoder, max_per_set=max_per_set)
-    typer.echo(f"wrote {len(manifest['heads'])} heads and {out / 'manifest.json'}")
+    names = [h.strip() for h in heads.split(",") if h.strip()] if heads else None
+    try:
+        manifest = train_all(data, out, encoder, max_per_set=max_per_set, heads=names)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    trained = len(names) if names else len(manifest["heads"])
+    typer.echo(f"wrote {trained} heads and {out / 'manifest.json'}")
 
 
 def _train_tenant(name: str, database_url: str | None, data_dir: Path | None) -> None:

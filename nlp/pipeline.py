@@ -1,11 +1,12 @@
 """The analysis pipeline: a batch of feedback in, one :class:`Analysis` per item out.
 
 A list of named components over one document per item (spaCy's model): language id,
-channel normalisation, one encoder pass, the trained heads (sentiment, complaint,
-category, CSAT, churn, severity) and the aspects. Each component is one module in
-:mod:`nlp.components` and one entry in :data:`COMPONENTS`; :data:`DEFAULT_COMPONENTS`
-is the order the service runs them in. Heads are loaded from a models directory with a
-manifest, and refuse to run on an encoder other than the one they were trained on.
+channel normalisation, one encoder pass, the cue phrases and hashed character n-grams, the
+trained heads (sentiment, complaint, category, CSAT, churn, severity) and the aspects. Each
+component is one module in :mod:`nlp.components` and one entry in :data:`COMPONENTS`;
+:data:`DEFAULT_COMPONENTS` is the order the service runs them in. Heads are loaded from a
+models directory with a manifest, and refuse to run on an encoder other than the one they
+were trained on.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from nlp.components.csat import CsatStep, nps_class
 from nlp.components.cues import CuesStep
 from nlp.components.encode import EncodeStep, weighted_embeddings
 from nlp.components.language import LanguageStep, item_language
+from nlp.components.lexical import LexicalStep
 from nlp.components.normalize import NormalizedText, NormalizeStep, normalize
 from nlp.components.sentiment import SentimentStep
 from nlp.components.severity import SeverityStep
@@ -38,6 +40,7 @@ COMPONENTS: dict[str, Callable[[Context], Component]] = {
     "normalize": lambda _context: NormalizeStep(),
     "encode": lambda context: EncodeStep(context.encoder),
     "cues": lambda _context: CuesStep(),
+    "lexical": LexicalStep,
     "sentiment": SentimentStep,
     "complaint": ComplaintStep,
     "category": CategoryStep,

@@ -111,7 +111,12 @@ def train_tenant(
             continue
         x_train = np.stack([np.frombuffer(r["embedding"], dtype="<f4") for r, _ in train])
         x_held = np.stack([np.frombuffer(r["embedding"], dtype="<f4") for r, _ in held])
-        prior = shipped_head(spec.shipped, models_dir) if spec.shipped else None
+        # A shipped head may also read n-grams; tenant heads see stored embeddings only.
+        prior = (
+            shipped_head(spec.shipped, models_dir).embedding_part(x_train.shape[1])
+            if spec.shipped
+            else None
+        )
         candidate = fit_head(x_train, [y for _, y in train], spec.classes, prior)
         truth = [y for _, y in held]
         if spec.name in active:
@@ -130,7 +135,7 @@ def train_tenant(
                 spec.name,
                 version,
                 spec.classes,
-                candidate.weights.astype("<f4").tobytes(),
+                candidate.dense_weights.astype("<f4").tobytes(),
                 candidate.bias.astype("<f4").tobytes(),
                 len(train),
                 len(held),

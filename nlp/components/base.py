@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
+from scipy.sparse import csr_matrix
 
 from nlp.types import FeedbackText, Language
 
@@ -36,6 +37,8 @@ class Doc:
     text: NormalizedText | None = None
     embedding: Vector | None = None
     cues: Cues | None = None
+    lexical: csr_matrix | None = None
+    """One row of hashed character n-grams (component ``lexical``)."""
     probs: dict[str, Vector] = field(default_factory=dict)
     """Each head's class probabilities, by head name."""
     out: dict[str, Any] = field(default_factory=dict)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from nlp.components.base import Context, Doc, stacked
+from nlp.components.base import Context, Doc
+from nlp.components.features import doc_features, head_features
 
 SECONDARY_MIN = 0.25
 """A category other than the first is reported as secondary from this probability on."""
@@ -21,10 +22,13 @@ class CategoryStep:
             raise ValueError("the models directory has no category head")
         self.head = head
         self.version = context.head_entry("category")["version"]
+        self.blocks = head_features("category", context.head_entry("category"))
 
     def __call__(self, docs: list[Doc]) -> None:
         """Set the category and the category scores of complaints (None and {} otherwise)."""
-        for doc, row in zip(docs, self.head.predict_proba(stacked(docs)), strict=True):
+        for doc, row in zip(
+            docs, self.head.predict_proba(doc_features(docs, self.blocks)), strict=True
+        ):
             doc.probs["category"] = row
             complaint = bool(doc.out.get("complaint"))
             order = np.argsort(-row)

@@ -7,10 +7,8 @@ churn head (heads trained on data without churn labels), the cue list decides al
 
 from __future__ import annotations
 
-import numpy as np
-
-from nlp.components.base import Context, Doc, stacked
-from nlp.components.cues import cue_features
+from nlp.components.base import Context, Doc
+from nlp.components.features import doc_features, head_features
 
 
 class ChurnStep:
@@ -23,6 +21,7 @@ class ChurnStep:
         entry = context.head_entry("churn")
         self.version = entry.get("version", "cues")
         self.threshold = float(entry.get("threshold", 0.5))
+        self.blocks = head_features("churn", entry)
 
     def __call__(self, docs: list[Doc]) -> None:
         """Set churn risk from the head (or the cues) of each doc."""
@@ -35,8 +34,9 @@ class ChurnStep:
                 doc.out["churn_risk"] = doc.cues.churn_risk
                 doc.out["churn_score"] = float(doc.cues.churn_risk)
             return
-        features = np.concatenate([stacked(docs), cue_features(cues)], axis=1)  # type: ignore[arg-type]
         yes = self.head.classes.index("yes")
-        for doc, row in zip(docs, self.head.predict_proba(features), strict=True):
+        for doc, row in zip(
+            docs, self.head.predict_proba(doc_features(docs, self.blocks)), strict=True
+        ):
             doc.out["churn_score"] = float(row[yes])
             doc.out["churn_risk"] = float(row[yes]) >= self.threshold

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from nlp.components.base import Context, Doc, stacked
+from nlp.components.base import Context, Doc
+from nlp.components.features import doc_features, head_features
 
 COMPLAINT_THRESHOLD = 0.5
 
@@ -18,11 +19,14 @@ class ComplaintStep:
             raise ValueError("the models directory has no complaint head")
         self.head = head
         self.version = context.head_entry("complaint")["version"]
+        self.blocks = head_features("complaint", context.head_entry("complaint"))
 
     def __call__(self, docs: list[Doc]) -> None:
         """Set complaint and its score."""
         yes = self.head.classes.index("yes")
-        for doc, row in zip(docs, self.head.predict_proba(stacked(docs)), strict=True):
+        for doc, row in zip(
+            docs, self.head.predict_proba(doc_features(docs, self.blocks)), strict=True
+        ):
             doc.probs["complaint"] = row
             doc.out["complaint_score"] = float(row[yes])
             doc.out["complaint"] = float(row[yes]) >= COMPLAINT_THRESHOLD

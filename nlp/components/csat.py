@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from nlp.components.base import Context, Doc, stacked
+from nlp.components.base import Context, Doc
+from nlp.components.features import doc_features, head_features
 from nlp.types import NpsClass
 
 
@@ -30,11 +31,14 @@ class CsatStep:
             raise ValueError("the models directory has no csat head")
         self.head = head
         self.version = context.head_entry("csat")["version"]
+        self.blocks = head_features("csat", context.head_entry("csat"))
         self.stars = [int(c) for c in head.classes]
 
     def __call__(self, docs: list[Doc]) -> None:
         """Set the CSAT distribution, expected stars and NPS class."""
-        for doc, row in zip(docs, self.head.predict_proba(stacked(docs)), strict=True):
+        for doc, row in zip(
+            docs, self.head.predict_proba(doc_features(docs, self.blocks)), strict=True
+        ):
             distribution = [0.0] * 5
             for star, probability in zip(self.stars, row, strict=True):
                 distribution[star - 1] = float(probability)

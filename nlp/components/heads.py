@@ -3,19 +3,28 @@
 A head is a multinomial (or, for two classes, logistic) regression: weights,
 bias and class names. Storing the arrays instead of a pickled estimator keeps
 the shipped models small, loadable without scikit-learn's exact version, and
-safe to read (no code runs on load).
+safe to read (no code runs on load). A head that also reads hashed character
+n-grams (:mod:`nlp.components.features`) has a wide, mostly zero weight matrix:
+it is kept and stored sparse (only n-grams seen in training have weights).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar, Self
+from typing import Any, ClassVar, Self, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
+from scipy.sparse import csr_matrix, issparse
 
-Matrix = npt.NDArray[np.float32]
+Matrix: TypeAlias = npt.NDArray[np.float32]
+Weights: TypeAlias = Matrix | csr_matrix
+
+
+def _dense(matrix: Any) -> Matrix:
+    """A dense float32 array of a dense or sparse matrix."""
+    return np.asarray(matrix.toarray() if issparse(matrix) else matrix, dtype=np.float32)
 
 
 @dataclass(frozen=True)
@@ -23,14 +32,29 @@ class LinearHead:
     """Class probabilities from a linear map of the embedding."""
 
     classes: tuple[str, ...]
-    weights: Matrix
-    """``(n_outputs, dim)``: one row per class, or one row for a binary head."""
+    weights: Weights
+    """``(n_outputs, dim)``: one row per class, or one row for a binary head; sparse for a
+    head over lexical features."""
     bias: Matrix
     """``(n_outputs,)``."""
 
-    def predict_proba(self, embeddings: Matrix) -> Matrix:
+    def logits(self, features: Matrix | csr_matrix) -> Matrix:
+        """``(n, n_outputs)`` linear scores of dense or sparse feature rows."""
+        return (_dense(features @ self.weights.T) + self.bias).astype(np.float32)
+
+    @property
+    def dense_weights(self) -> Matrix:
+        """The weights as a dense array (sparse ones expanded)."""
+        return _dense(self.weights)
+
+    def embedding_part(self, dim: int) -> LinearHead:
+        """The dense head over the first ``dim`` columns only (a prior for tenant heads,
+        which see stored embeddings, not texts)."""
+        return LinearHead(self.classes, _dense(self.weights[:, :dim]), self.bias)
+
+    def predict_proba(self, embeddings: Matrix | csr_matrix) -> Matrix:
         """``(n, len(classes))`` probabilities, rows summing to one."""
-        logits = embeddings @ self.weights.T + self.bias
+        logits = self.logits(embeddings)
         if len(self.classes) == 2 and self.weights.shape[0] == 1:
             positive = 1.0 / (1.0 + np.exp(-logits[:, 0]))
             return np.stack([1.0 - positive, positive], axis=1).astype(np.float32)
@@ -43,32 +67,38 @@ class LinearHead:
 
     def scaled(self, factor: float) -> Self:
         """The head with its logits multiplied by ``factor`` (``1 / temperature``)."""
-        return type(self)(
-            self.classes,
-            (self.weights * factor).astype(np.float32),
-            (self.bias * factor).astype(np.float32),
+        weights: Weights = (
+            csr_matrix(self.weights * factor, dtype=np.float32)
+            if issparse(self.weights)
+            else np.asarray(self.weights * factor, dtype=np.float32)
         )
+        return type(self)(self.classes, weights, (self.bias * factor).astype(np.float32))
 
     def save(self, path: Path) -> None:
-        """Write the head to ``path`` (``.npz``)."""
+        """Write the head to ``path`` (``.npz``; sparse weights as their CSR arrays)."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(
-            path,
-            classes=np.array(self.classes),
-            weights=self.weights.astype(np.float32),
-            bias=self.bias.astype(np.float32),
-            kind=np.array(self.kind),
-        )
+        arrays: dict[str, Any] = {
+            "classes": np.array(self.classes),
+            "bias": self.bias.astype(np.float32),
+            "kind": np.array(self.kind),
+        }
+        if issparse(self.weights):
+            w = csr_matrix(self.weights, dtype=np.float32)
+            w.eliminate_zeros()
+            arrays |= {
+                "weights_data": w.data,
+                "weights_indices": w.indices.astype(np.int32),
+                "weights_indptr": w.indptr.astype(np.int64),
+                "weights_shape": np.array(w.shape, np.int64),
+            }
+            np.savez_compressed(path, **arrays)
+        else:
+            np.savez(path, weights=np.asarray(self.weights, np.float32), **arrays)
 
     @classmethod
     def load(cls, path: Path) -> LinearHead:
         """Read a head written by :meth:`save`."""
-        with np.load(path, allow_pickle=False) as data:
-            return cls(
-                classes=tuple(str(c) for c in data["classes"]),
-                weights=data["weights"].astype(np.float32),
-                bias=data["bias"].astype(np.float32),
-            )
+        return load_head(path)
 
 
 @dataclass(frozen=True)
@@ -82,11 +112,11 @@ class OrdinalHead(LinearHead):
 
     kind: ClassVar[str] = "ordinal"
 
-    def predict_proba(self, embeddings: Matrix) -> Matrix:
+    def predict_proba(self, embeddings: Matrix | csr_matrix) -> Matrix:
         """``(n, len(classes))`` probabilities from the cumulative ones."""
-        above = 1.0 / (1.0 + np.exp(-(embeddings @ self.weights.T + self.bias)))
+        above = 1.0 / (1.0 + np.exp(-self.logits(embeddings)))
         above = np.minimum.accumulate(above, axis=1)  # P(y > k) can only fall with k
-        ones = np.ones((len(embeddings), 1), dtype=above.dtype)
+        ones = np.ones((above.shape[0], 1), dtype=above.dtype)
         zeros = np.zeros_like(ones)
         cumulative = np.concatenate([ones, above, zeros], axis=1)
         return (cumulative[:, :-1] - cumulative[:, 1:]).astype(np.float32)
@@ -97,8 +127,17 @@ def load_head(path: Path) -> LinearHead:
     with np.load(path, allow_pickle=False) as data:
         kind = str(data["kind"]) if "kind" in data.files else "linear"
         head_type = OrdinalHead if kind == "ordinal" else LinearHead
+        weights: Weights
+        if "weights_data" in data.files:
+            weights = csr_matrix(
+                (data["weights_data"], data["weights_indices"], data["weights_indptr"]),
+                shape=tuple(int(n) for n in data["weights_shape"]),
+                dtype=np.float32,
+            )
+        else:
+            weights = data["weights"].astype(np.float32)
         return head_type(
             classes=tuple(str(c) for c in data["classes"]),
-            weights=data["weights"].astype(np.float32),
+            weights=weights,
             bias=data["bias"].astype(np.float32),
         )

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from nlp.components.base import Context, Doc, stacked
-from nlp.components.cues import cue_features, severity
+from nlp.components.base import Context, Doc
+from nlp.components.cues import severity
+from nlp.components.features import doc_features, head_features
 
 
 class SeverityStep:
@@ -21,6 +22,7 @@ class SeverityStep:
     def __init__(self, context: Context) -> None:
         self.head = context.head("severity")
         self.version = context.head_entry("severity").get("version", "cues")
+        self.blocks = head_features("severity", context.head_entry("severity"))
 
     def __call__(self, docs: list[Doc]) -> None:
         """Set each doc's severity."""
@@ -33,8 +35,9 @@ class SeverityStep:
                 negative = float(doc.out.get("sentiment_probs", {}).get("negative", 0.0))
                 doc.out["severity"] = severity(doc.cues, bool(doc.out.get("complaint")), negative)
             return
-        features = np.concatenate([stacked(docs), cue_features(cues)], axis=1)  # type: ignore[arg-type]
-        for doc, row in zip(docs, self.head.predict_proba(features), strict=True):
+        for doc, row in zip(
+            docs, self.head.predict_proba(doc_features(docs, self.blocks)), strict=True
+        ):
             level = self.head.classes[int(np.argmax(row))]
             # A text that is no complaint is low, whatever its words: severity ranks problems.
             doc.out["severity"] = level if doc.out.get("complaint") else "low"

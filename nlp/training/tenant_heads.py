@@ -32,7 +32,7 @@ def softmax_form(head: LinearHead) -> tuple[npt.NDArray[np.float64], npt.NDArray
 
     A binary head stored as one logistic row ``w`` becomes rows ``(-w/2, w/2)``.
     """
-    w = head.weights.astype(np.float64)
+    w = head.dense_weights.astype(np.float64)
     b = head.bias.astype(np.float64)
     if len(head.classes) == 2 and w.shape[0] == 1:
         return np.stack([-w[0] / 2, w[0] / 2]), np.array([-b[0] / 2, b[0] / 2])
