@@ -183,6 +183,10 @@ class Settings(BaseSettings):
         description="Fernet key(s), comma-separated, newest first, that encrypt connector and "
         "channel credentials at rest (`langnghe secrets new-key`).",
     )
+    public_url: str = Field(
+        default="http://localhost:8000",
+        description="The API's public base URL, for links to the dashboard in notifications.",
+    )
 
     # Personal data.
     retention_interval_s: float = Field(
