@@ -22,6 +22,7 @@ from api.errors import ErrorBody, install_error_handlers
 from api.keys import routes as keys_routes
 from api.metrics import build_registry
 from api.middleware import BodyLimit, RequestContext, SecurityHeaders
+from api.notifications import routes as notifications_routes
 from api.privacy import routes as privacy_routes
 from api.routes import (
     complaints,
@@ -143,6 +144,7 @@ def create_app(settings: Settings) -> FastAPI:
     # The inbox and signals pages, behind the shell's login, session and CSRF check.
     app.include_router(inbox.build_router(ShellAuth()))
     app.include_router(keys_routes.router)
+    app.include_router(notifications_routes.router)
     app.include_router(audit_routes.router)
     app.include_router(privacy_routes.router)
     complete_openapi(app)

@@ -257,7 +257,6 @@ def email_message(
     message["To"] = ", ".join(config["to"])
     message["Date"] = formatdate(localtime=False)
     message["Message-ID"] = make_msgid(domain="langnghe")
-    message["Content-Language"] = language
     text_parts: list[str] = []
     html_parts: list[str] = []
     for alert in alerts:
@@ -281,6 +280,8 @@ def email_message(
         + f"<p><small>{html.escape(footer)}</small></p></body></html>",
         subtype="html",
     )
+    # Set last: set_content drops the Content-* headers already there.
+    message["Content-Language"] = language
     return message
 
 
