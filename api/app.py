@@ -15,6 +15,7 @@ from api.audit.service import install_audit
 from api.corrections import routes as corrections_routes
 from api.customers import routes as customers_routes
 from api.dashboard import inbox
+from api.dashboard import notifications as notification_pages
 from api.dashboard import taxonomy as taxonomy_pages
 from api.dashboard.router import ShellAuth
 from api.dashboard.router import router as dashboard_router
@@ -143,6 +144,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(taxonomy_pages.build_router(ShellAuth()))
     # The inbox and signals pages, behind the shell's login, session and CSRF check.
     app.include_router(inbox.build_router(ShellAuth()))
+    app.include_router(notification_pages.build_router(ShellAuth()))
     app.include_router(keys_routes.router)
     app.include_router(notifications_routes.router)
     app.include_router(audit_routes.router)
