@@ -319,7 +319,7 @@ def send_email(
         raw = exc.smtp_error
         reply = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
         return Outcome(exc.smtp_code, f"SMTP {exc.smtp_code}: {reply}"[:500])
-    except (smtplib.SMTPException, OSError) as exc:
+    except (smtplib.SMTPException, OSError, UnicodeError) as exc:
         return Outcome(None, f"{type(exc).__name__}: {exc}"[:500])
     return Outcome(250, None)
 

@@ -35,6 +35,9 @@ def _smtp_fields(smtp: SmtpIn, settings: Settings) -> dict[str, Any]:
         raise ApiError(
             422, "insecure_smtp", "Credentials are sent only over TLS: use starttls or tls."
         )
+    if not ((smtp.username or "").isascii() and (smtp.password or "").isascii()):
+        # Python's smtplib sends AUTH credentials as ASCII only.
+        raise ApiError(422, "invalid_credentials", "The SMTP username and password must be ASCII.")
     try:
         guard_for(settings.webhook_allow_private, settings.webhook_allowed_networks).check_host(
             smtp.host, smtp.port

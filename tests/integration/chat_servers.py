@@ -10,19 +10,27 @@ headers) lets a test make them fail first. The SMTP server is aiosmtpd's.
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import ssl
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, cast
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from tests.helpers import free_port
 
@@ -182,13 +190,72 @@ class _Sink:
         return "250 Message accepted for delivery"
 
 
-class SmtpServer:
-    """aiosmtpd on a free 127.0.0.1 port; ``mails`` holds each message, parsed."""
+def self_signed(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 (IP SAN) and its key, as PEM files in ``directory``."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = directory / "smtp-cert.pem", directory / "smtp-key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_file, key_file
 
-    def __init__(self) -> None:
+
+class SmtpServer:
+    """aiosmtpd on a free 127.0.0.1 port; ``mails`` holds each message, parsed.
+
+    With ``tls`` (a certificate and key file) it offers STARTTLS and requires it; with
+    ``users`` it requires AUTH (over TLS only, as aiosmtpd does by default).
+    """
+
+    def __init__(
+        self, tls: tuple[Path, Path] | None = None, users: dict[str, str] | None = None
+    ) -> None:
         self.mails: list[EmailMessage] = []
+        self.logins: list[str] = []
         self.port = free_port()
-        self._controller = Controller(_Sink(self.mails), hostname="127.0.0.1", port=self.port)
+        options: dict[str, Any] = {}
+        if tls is not None:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(*tls)
+            options.update(tls_context=context, require_starttls=True)
+        if users is not None:
+            server = self
+
+            def authenticate(
+                _server: SMTP, _session: Session, _envelope: Envelope, _mechanism: str, auth: Any
+            ) -> AuthResult:
+                login = auth.login.decode()
+                ok = users.get(login) == auth.password.decode()
+                if ok:
+                    server.logins.append(login)
+                return AuthResult(success=ok)
+
+            options.update(authenticator=authenticate, auth_required=True)
+        self._controller = Controller(
+            _Sink(self.mails), hostname="127.0.0.1", port=self.port, **options
+        )
 
     def __enter__(self) -> SmtpServer:
         self._controller.start()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import time as clock
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
@@ -20,7 +21,7 @@ from langnghe.secrets import new_key
 from store.db import Database
 from tests.conftest import TenantKey
 from tests.helpers import running_api
-from tests.integration.chat_servers import SmtpServer, slack_server, teams_server
+from tests.integration.chat_servers import SmtpServer, self_signed, slack_server, teams_server
 from tests.integration.scripted import ScriptedAnalyzer
 from workers.analysis import analyze_batch
 from workers.delivery import deliver_due
@@ -151,6 +152,20 @@ def test_secrets_are_stored_encrypted_and_never_shown(
                 },
             },
             "insecure_smtp",
+        ),
+        (
+            {
+                "kind": "email",
+                "name": "x",
+                "smtp": {
+                    "host": "127.0.0.1",
+                    "username": "u",
+                    "password": "mật-khẩu",
+                    "from_address": "a@b.vn",
+                    "to": ["c@d.vn"],
+                },
+            },
+            "invalid_credentials",
         ),
         (
             {"kind": "slack", "name": "x", "webhook_url": url, "event_types": ["x"]},
@@ -327,6 +342,41 @@ def test_email_is_multipart_in_the_channels_language(
     assert "Khiếu nại cần xử lý · P1 · delivery" in text and "> " in text
     assert "giao hàng chậm" in text and "Mức ưu tiên: P1" in text
     assert '<html lang="vi">' in markup and f'href="{PUBLIC_URL}/dashboard/inbox/' in markup
+
+
+def test_email_over_starttls_logs_in_with_the_decrypted_password(
+    api: httpx.Client,
+    db: Database,
+    tenant: TenantKey,
+    keyed_settings: Settings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cert, key = self_signed(tmp_path)
+    # The sender verifies the server's certificate against the default trust store.
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    with SmtpServer(tls=(cert, key), users={"alerts": "s3cret-pass-2026"}) as smtp:
+        _channel(
+            api,
+            tenant,
+            kind="email",
+            name="tls",
+            smtp={
+                "host": "127.0.0.1",
+                "port": smtp.port,
+                "security": "starttls",
+                "username": "alerts",
+                "password": "s3cret-pass-2026",
+                "from_address": "alerts@langnghe.example.vn",
+                "to": ["lead@shop.example.vn"],
+            },
+            event_types=["complaint.flagged"],
+        )
+        _analyse(db, api, tenant, [{"text": "angry sev=high cat=delivery", "channel": "email"}])
+        _deliver(db, keyed_settings)
+        assert smtp.logins == ["alerts"]
+        (mail,) = smtp.mails
+    assert mail["Subject"].startswith("Flagged complaint") and mail["Content-Language"] == "en"
 
 
 def test_quiet_hours_hold_messages_until_they_end_then_send_one(
