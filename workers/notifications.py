@@ -56,10 +56,17 @@ class Alert:
 
 @dataclass(frozen=True)
 class Lookups:
-    """What the events do not carry: stored texts by feedback id, segments by customer."""
+    """What the events do not carry: stored texts by feedback id, segments by customer,
+    and the tenant's time zone (times are shown in it)."""
 
     texts: dict[str, str] = field(default_factory=dict)
     segments: dict[str, str] = field(default_factory=dict)
+    time_zone: str = "UTC"
+
+
+def _local(moment: str, zone: str) -> str:
+    when = datetime.fromisoformat(moment).astimezone(ZoneInfo(zone))
+    return f"{when:%Y-%m-%d %H:%M} ({zone})"
 
 
 def _segment(value: str | None, language: Language) -> str | None:
@@ -105,7 +112,8 @@ def alert_for(
         if ref:
             facts.append((t("field.customer", language), str(ref)))
         if data.get("sla_due_at"):
-            facts.append((t("field.sla_due", language), str(data["sla_due_at"])[:16]))
+            due = _local(str(data["sla_due_at"]), lookups.time_zone)
+            facts.append((t("field.sla_due", language), due))
         title = t("complaint.flagged", language, priority=priority, category=data.get("category"))
         text = lookups.texts.get(str(data.get("feedback_id")))
         return Alert(title, facts, _quote(text), link)
@@ -397,6 +405,7 @@ class Notifier:
         lookups = Lookups(
             texts=notifications_store.feedback_texts(conn, tenant_id, ids),
             segments=notifications_store.segments(conn, tenant_id, refs),
+            time_zone=channel["time_zone"],
         )
         return Batch(channel, deliveries, lookups)
 

@@ -77,7 +77,9 @@ EVENTS: list[tuple[str, dict[str, Any]]] = [
     ),
 ]
 LOOKUPS = Lookups(
-    texts={"f1": "Hàng giao trễ 5 ngày <b>&</b> không ai trả lời"}, segments={"cust-9": "passive"}
+    texts={"f1": "Hàng giao trễ 5 ngày <b>&</b> không ai trả lời"},
+    segments={"cust-9": "passive"},
+    time_zone="Asia/Ho_Chi_Minh",
 )
 
 
@@ -99,6 +101,8 @@ def test_each_event_renders_to_valid_slack_teams_and_email(language: Any) -> Non
     # The segment comes from the customer's profile when the event has none.
     segment = "passive" if language == "en" else "trung lập"
     assert segment in dict(complaint.facts).values()
+    # The answer-by time is shown in the tenant's zone (09:00 UTC is 16:00 there).
+    assert "2026-12-02 16:00 (Asia/Ho_Chi_Minh)" in dict(complaint.facts).values()
     assert recovery.title.startswith(
         "Silent detractor" if language == "en" else "Khách hàng im lặng"
     )
