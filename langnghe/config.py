@@ -187,6 +187,9 @@ class Settings(BaseSettings):
         default="http://localhost:8000",
         description="The API's public base URL, for links to the dashboard in notifications.",
     )
+    digest_interval_s: float = Field(
+        default=900.0, gt=0, description="How often due notification digests are looked for."
+    )
 
     # Personal data.
     retention_interval_s: float = Field(

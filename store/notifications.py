@@ -8,6 +8,7 @@ dead-lettered and replayed like a subscription's.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -18,7 +19,8 @@ from store.webhooks import DUE_COLUMNS, DueDelivery
 
 # The secret itself (secret_enc) is never selected for an answer; secret_hint is its masked tail.
 CHANNEL_COLUMNS = """id, kind, name, language, enabled, config, secret_hint, event_types,
-    min_priority, categories, languages, quiet_start, quiet_end, max_per_minute, created_at"""
+    min_priority, categories, languages, quiet_start, quiet_end, max_per_minute, digest,
+    digest_hour, created_at"""
 
 # Columns a create or an update may set (everything but the id, tenant and bookkeeping).
 WRITABLE = (
@@ -36,6 +38,9 @@ WRITABLE = (
     "quiet_start",
     "quiet_end",
     "max_per_minute",
+    "digest",
+    "digest_hour",
+    "digest_last_at",
 )
 
 
@@ -236,3 +241,70 @@ def feedback_texts(conn: Conn, tenant_id: UUID, feedback_ids: Sequence[UUID]) ->
         (tenant_id, list(feedback_ids)),
     ).fetchall()
     return {str(r["id"]): r["text"] for r in rows}
+
+
+def digest_channels(conn: Conn) -> list[dict[str, Any]]:
+    """Every channel with a digest schedule, with its tenant's time zone."""
+    return conn.execute(
+        """
+        SELECT c.id, c.tenant_id, c.digest, c.digest_hour, c.digest_last_at, t.time_zone
+        FROM notification_channels c JOIN tenants t ON t.id = c.tenant_id
+        WHERE c.digest IS NOT NULL AND c.enabled
+        """
+    ).fetchall()
+
+
+def claim_digest(conn: Conn, channel_id: UUID, slot: datetime) -> bool:
+    """Mark the digest of ``slot`` as queued; False if it already was (another beat run)."""
+    cur = conn.execute(
+        """
+        UPDATE notification_channels SET digest_last_at = %s
+        WHERE id = %s AND (digest_last_at IS NULL OR digest_last_at < %s)
+        """,
+        (slot, channel_id, slot),
+    )
+    return cur.rowcount == 1
+
+
+def support_summary(conn: Conn, tenant_id: UUID, oldest: int = 5) -> dict[str, Any]:
+    """What support leads read in a digest: open P1/P2, SLA breaches, oldest unanswered."""
+    counts = conn.execute(
+        """
+        SELECT count(*) FILTER (WHERE status <> 'resolved' AND priority = 'p1') AS open_p1,
+               count(*) FILTER (WHERE status <> 'resolved' AND priority = 'p2') AS open_p2,
+               count(*) FILTER (WHERE status <> 'resolved' AND sla_due_at < now())
+                   AS sla_breaches
+        FROM complaints WHERE tenant_id = %s AND status <> 'resolved'
+        """,
+        (tenant_id,),
+    ).fetchone()
+    rows = conn.execute(
+        """
+        SELECT id, priority, category, flagged_at FROM complaints
+        WHERE tenant_id = %s AND status = 'open' AND first_response_at IS NULL
+        ORDER BY flagged_at, id LIMIT %s
+        """,
+        (tenant_id, oldest),
+    ).fetchall()
+    assert counts is not None
+    return {
+        **{k: int(v) for k, v in counts.items()},
+        "oldest_unanswered": [
+            {
+                "complaint_id": str(r["id"]),
+                "priority": r["priority"],
+                "category": r["category"],
+                "flagged_at": r["flagged_at"].isoformat(),
+            }
+            for r in rows
+        ],
+    }
+
+
+def queue_delivery(conn: Conn, tenant_id: UUID, channel_id: UUID, event_id: UUID) -> None:
+    """Queue one event for one channel, outside the routing rules (a channel's digest)."""
+    conn.execute(
+        "INSERT INTO deliveries (tenant_id, event_id, channel_id) VALUES (%s, %s, %s) "
+        "ON CONFLICT DO NOTHING",
+        (tenant_id, event_id, channel_id),
+    )

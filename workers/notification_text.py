@@ -33,6 +33,21 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "en": "Silent detractor at risk of leaving: {customer}",
         "vi": "Khách hàng im lặng có nguy cơ rời bỏ: {customer}",
     },
+    "digest.daily": {
+        "en": "Daily support digest",
+        "vi": "Tóm tắt chăm sóc khách hàng hằng ngày",
+    },
+    "digest.weekly": {
+        "en": "Weekly support digest",
+        "vi": "Tóm tắt chăm sóc khách hàng hằng tuần",
+    },
+    "field.open_p1": {"en": "Open P1", "vi": "P1 đang mở"},
+    "field.open_p2": {"en": "Open P2", "vi": "P2 đang mở"},
+    "field.sla_breaches": {"en": "SLA breaches", "vi": "Quá hạn SLA"},
+    "value.unanswered": {
+        "en": "unanswered since {since}: {link}",
+        "vi": "chưa phản hồi từ {since}: {link}",
+    },
     "test": {
         "en": "Test message from langnghe: this channel works.",
         "vi": "Tin nhắn thử từ langnghe: kênh này hoạt động.",

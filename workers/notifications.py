@@ -26,10 +26,17 @@ import httpx
 
 from langnghe.config import Settings
 from langnghe.secrets import SecretBox, SecretKeyMissing, SecretUnreadable
+from store import events as events_store
 from store import notifications as notifications_store
-from store.db import Conn
+from store.db import Conn, Database
 from store.webhooks import DueDelivery
-from workers.events import COMPLAINT_FLAGGED, CUSTOMER_AT_RISK, SIGNAL_CSAT_DROP, TOPIC_EMERGING
+from workers.events import (
+    COMPLAINT_FLAGGED,
+    CUSTOMER_AT_RISK,
+    DIGEST_SUPPORT,
+    SIGNAL_CSAT_DROP,
+    TOPIC_EMERGING,
+)
 from workers.notification_text import Language, t
 from workers.ssrf import TargetGuard, UnsafeTarget
 from workers.webhook_http import Attempt, Outcome, post
@@ -157,6 +164,28 @@ def alert_for(
         if reasons:
             facts.append((t("field.reasons", language), ", ".join(reasons)))
         return Alert(t(key, language, customer=data.get("customer_ref")), facts, None, None)
+    if event_type == DIGEST_SUPPORT:
+        facts = [
+            (t("field.open_p1", language), str(data["open_p1"])),
+            (t("field.open_p2", language), str(data["open_p2"])),
+            (t("field.sla_breaches", language), str(data["sla_breaches"])),
+        ]
+        for item in data["oldest_unanswered"]:
+            path = f"/dashboard/inbox/{item['complaint_id']}"
+            since = _local(item["flagged_at"], lookups.time_zone)
+            facts.append(
+                (
+                    f"{str(item['priority']).upper()} · {item['category']}",
+                    t(
+                        "value.unanswered",
+                        language,
+                        since=since,
+                        link=_link(public_url, path) or path,
+                    ),
+                )
+            )
+        link = _link(public_url, "/dashboard/inbox?overdue=1")
+        return Alert(t(f"digest.{data['period']}", language), facts, None, link)
     raise ValueError(f"no alert for event type {event_type!r}")
 
 
@@ -357,6 +386,51 @@ def quiet_until(now: datetime, zone: str, start: time | None, end: time | None) 
         return None
     day = local.date() if clock < end else local.date() + timedelta(days=1)
     return datetime.combine(day, end, tzinfo=tz).astimezone(UTC)
+
+
+def digest_slot(now: datetime, zone: str, period: str, hour: int) -> datetime:
+    """The latest scheduled digest time at or before ``now`` (UTC): ``hour`` o'clock in the
+    tenant's zone, every day, or on Mondays for a weekly digest."""
+    tz = ZoneInfo(zone)
+    local = now.astimezone(tz)
+    day = local.date() - timedelta(days=local.weekday() if period == "weekly" else 0)
+    slot = datetime.combine(day, time(hour), tzinfo=tz)
+    if slot > local:
+        slot = datetime.combine(
+            day - timedelta(days=7 if period == "weekly" else 1), time(hour), tzinfo=tz
+        )
+    return slot.astimezone(UTC)
+
+
+def queue_digests(db: Database, now: datetime | None = None) -> int:
+    """Queue each channel's digest whose slot has come, once; return how many.
+
+    A digest is a ``digest.support`` event in the outbox (so webhook subscribers of
+    ``*`` see it too) delivered to its channel only, with the same retries and log.
+    """
+    now = now or datetime.now(UTC)
+    queued = 0
+    with db.transaction() as conn:
+        channels = notifications_store.digest_channels(conn)
+    for channel in channels:
+        slot = digest_slot(now, channel["time_zone"], channel["digest"], channel["digest_hour"])
+        if channel["digest_last_at"] is not None and channel["digest_last_at"] >= slot:
+            continue
+        with db.transaction() as conn:
+            if not notifications_store.claim_digest(conn, channel["id"], slot):
+                continue
+            data = {
+                "channel_id": str(channel["id"]),
+                "period": channel["digest"],
+                "slot": slot.isoformat(),
+                **notifications_store.support_summary(conn, channel["tenant_id"]),
+            }
+            (event_id,) = events_store.append_events(
+                conn, channel["tenant_id"], [events_store.NewEvent(DIGEST_SUPPORT, data)]
+            )
+            notifications_store.queue_delivery(conn, channel["tenant_id"], channel["id"], event_id)
+        queued += 1
+    return queued
 
 
 @dataclass(frozen=True)

@@ -58,6 +58,8 @@ def channel_from_form(form: dict[str, str]) -> ChannelIn:
         "categories": _split(form.get("categories", "")),
         "languages": _split(form.get("languages", "")),
         "max_per_minute": form.get("max_per_minute") or 6,
+        "digest": form.get("digest") or None,
+        "digest_hour": form.get("digest_hour") or 8,
     }
     if form.get("quiet_start") or form.get("quiet_end"):
         body["quiet_hours"] = {"start": form.get("quiet_start"), "end": form.get("quiet_end")}

@@ -80,6 +80,12 @@ class Routing(BaseModel):
     max_per_minute: int = Field(
         default=6, ge=1, le=600, description="More messages wait and go out batched."
     )
+    digest: Literal["daily", "weekly"] | None = Field(
+        default=None,
+        description="A support-lead digest (open P1/P2, SLA breaches, oldest unanswered), "
+        "daily or on Mondays, at digest_hour in the tenant's time zone.",
+    )
+    digest_hour: int = Field(default=8, ge=0, le=23)
 
 
 class ChannelIn(Routing):
@@ -116,6 +122,8 @@ class ChannelPatch(BaseModel):
     languages: list[Language] | None = Field(default=None, min_length=1)
     quiet_hours: QuietHours | None = None
     max_per_minute: int | None = Field(default=None, ge=1, le=600)
+    digest: Literal["daily", "weekly"] | None = None
+    digest_hour: int | None = Field(default=None, ge=0, le=23)
 
 
 class ChannelOut(BaseModel):
@@ -134,6 +142,8 @@ class ChannelOut(BaseModel):
     languages: list[str] | None
     quiet_hours: QuietHours | None
     max_per_minute: int
+    digest: str | None
+    digest_hour: int
     created_at: datetime
 
 

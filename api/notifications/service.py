@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -75,6 +76,9 @@ def _routing(values: dict[str, Any]) -> dict[str, Any]:
         fields["categories"] = sorted(set(fields["categories"]))
     if fields.get("event_types"):
         fields["event_types"] = sorted(set(fields["event_types"]))
+    if fields.get("digest"):
+        # The first digest goes out at the next slot, not at once for a slot already past.
+        fields["digest_last_at"] = datetime.now(UTC)
     return fields
 
 
@@ -94,7 +98,14 @@ def patch_fields(body: ChannelPatch, kind: str, settings: Settings) -> dict[str,
             fields = _target_fields(kind, None, body.smtp, settings)
         else:
             fields = _target_fields(kind, body.webhook_url, None, settings)
-    for required in ("name", "language", "enabled", "event_types", "max_per_minute"):
+    for required in (
+        "name",
+        "language",
+        "enabled",
+        "event_types",
+        "max_per_minute",
+        "digest_hour",
+    ):
         if required in given and given[required] is None:
             raise ApiError(422, "invalid_channel", f"{required} cannot be null.")
     fields.update(_routing({k: v for k, v in given.items() if k not in ("webhook_url", "smtp")}))

@@ -1,4 +1,5 @@
 -- Notification channels: Slack, Microsoft Teams and SMTP e-mail destinations per tenant.
+-- depends: 0001_initial 0003_complaints
 -- They are delivery targets of the one outbox: a delivery row goes either to a webhook
 -- subscription or to a channel, with the same claim, retries, dead letter and log.
 
@@ -31,9 +32,15 @@ CREATE TABLE notification_channels (
     max_per_minute integer NOT NULL DEFAULT 6 CHECK (max_per_minute BETWEEN 1 AND 600),
     window_started_at timestamptz,
     window_count integer NOT NULL DEFAULT 0,
+    -- A scheduled digest for support leads: daily, or weekly on Mondays, at this local hour;
+    -- digest_last_at is the last slot queued (claimed once, so beat may run anywhere).
+    digest text CHECK (digest IN ('daily', 'weekly')),
+    digest_hour smallint NOT NULL DEFAULT 8 CHECK (digest_hour BETWEEN 0 AND 23),
+    digest_last_at timestamptz,
     created_at timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX notification_channels_tenant ON notification_channels (tenant_id, created_at);
+CREATE INDEX notification_channels_digest ON notification_channels (id) WHERE digest IS NOT NULL;
 
 ALTER TABLE deliveries
     ALTER COLUMN subscription_id DROP NOT NULL,

@@ -25,7 +25,7 @@ from tests.integration.chat_servers import SmtpServer, self_signed, slack_server
 from tests.integration.scripted import ScriptedAnalyzer
 from workers.analysis import analyze_batch
 from workers.delivery import deliver_due
-from workers.notifications import Notifier
+from workers.notifications import Notifier, queue_digests
 from workers.ssrf import TargetGuard, parse_networks
 
 pytestmark = pytest.mark.integration
@@ -489,3 +489,58 @@ def test_test_send_reports_how_it_went(api: httpx.Client, tenant: TenantKey) -> 
         headers=tenant.headers,
     )
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
+
+
+def test_a_daily_digest_is_queued_once_and_sent_as_multipart_email(
+    api: httpx.Client, db: Database, tenant: TenantKey, keyed_settings: Settings
+) -> None:
+    with SmtpServer() as smtp:
+        channel = _channel(
+            api,
+            tenant,
+            kind="email",
+            name="digest",
+            language="vi",
+            smtp={
+                "host": "127.0.0.1",
+                "port": smtp.port,
+                "security": "none",
+                "from_address": "alerts@langnghe.example.vn",
+                "to": ["lead@shop.example.vn"],
+            },
+            event_types=["signal.csat_drop"],  # no alerts for complaints: only the digest
+            digest="daily",
+            digest_hour=8,
+        )
+        assert channel["digest"] == "daily"
+        _analyse(
+            db,
+            api,
+            tenant,
+            [
+                {"text": "angry sev=high churn cat=delivery vi", "channel": "social"},  # p1
+                {"text": "angry sev=high churn cat=price_billing", "channel": "social"},  # p1
+                {"text": "complaint cat=delivery", "channel": "email"},  # p4
+            ],
+        )
+        # Created just now: the latest slot lies before its creation, so nothing is due yet.
+        assert queue_digests(db) == 0
+        with db.transaction() as conn:
+            conn.execute(
+                "UPDATE notification_channels SET digest_last_at = now() - interval '2 days' "
+                "WHERE id = %s",
+                (channel["id"],),
+            )
+        assert queue_digests(db) == 1
+        assert queue_digests(db) == 0  # once per slot
+        _deliver(db, keyed_settings)
+        (mail,) = smtp.mails
+    assert mail["Subject"] == "Tóm tắt chăm sóc khách hàng hằng ngày"
+    plain, rich = mail.get_body(("plain",)), mail.get_body(("html",))
+    assert plain is not None and rich is not None
+    text = plain.get_content()
+    assert "P1 đang mở: 2" in text and "Quá hạn SLA: 0" in text
+    assert text.count("chưa phản hồi từ") == 3
+    assert "<th>P1 đang mở</th><td>2</td>" in rich.get_content()
+    (delivery,) = _log(api, tenant, channel["id"])
+    assert delivery["event_type"] == "digest.support" and delivery["status"] == "succeeded"

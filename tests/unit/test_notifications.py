@@ -12,6 +12,7 @@ from workers.notification_text import LANGUAGES, MESSAGES
 from workers.notifications import (
     Lookups,
     alert_for,
+    digest_slot,
     email_message,
     quiet_until,
     slack_message,
@@ -151,3 +152,47 @@ def test_quiet_hours_in_the_tenants_zone(
     expected = datetime.fromisoformat(until_utc).replace(tzinfo=UTC) if until_utc else None
     assert until == expected
     assert quiet_until(now, ZONE, None, None) is None
+
+
+@pytest.mark.parametrize(
+    ("now_utc", "period", "slot_utc"),
+    [
+        # 08:00 local is 01:00 UTC. At 10:00 local: today's slot.
+        ("2026-12-02T03:00", "daily", "2026-12-02T01:00"),
+        # At 07:00 local: yesterday's.
+        ("2026-12-02T00:00", "daily", "2026-12-01T01:00"),
+        # Wednesday 2026-12-02: the week's slot was Monday 2026-11-30.
+        ("2026-12-02T03:00", "weekly", "2026-11-30T01:00"),
+        # Monday before 08:00 local: the previous Monday's.
+        ("2026-11-30T00:30", "weekly", "2026-11-23T01:00"),
+    ],
+)
+def test_digest_slots_in_the_tenants_zone(now_utc: str, period: str, slot_utc: str) -> None:
+    now = datetime.fromisoformat(now_utc).replace(tzinfo=UTC)
+    expected = datetime.fromisoformat(slot_utc).replace(tzinfo=UTC)
+    assert digest_slot(now, ZONE, period, 8) == expected
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_a_digest_renders_everywhere(language: Any) -> None:
+    data = {
+        "period": "weekly",
+        "open_p1": 2,
+        "open_p2": 5,
+        "sla_breaches": 1,
+        "oldest_unanswered": [
+            {
+                "complaint_id": "c9",
+                "priority": "p1",
+                "category": "delivery",
+                "flagged_at": "2026-11-30T02:00:00+00:00",
+            }
+        ],
+    }
+    alert = alert_for("digest.support", data, language, LOOKUPS, "https://x.vn")
+    assert slack_problems(slack_message([alert], language, "ops")) == []
+    assert teams_problems(teams_message([alert], language, "ops")) == []
+    facts = dict(alert.facts)
+    assert list(facts.values())[:3] == ["2", "5", "1"]
+    assert "2026-11-30 09:00 (Asia/Ho_Chi_Minh)" in facts["P1 · delivery"]
+    assert "https://x.vn/dashboard/inbox/c9" in facts["P1 · delivery"]
