@@ -198,6 +198,11 @@ def deliver_due(
                             if plan is not None:  # quiet hours or rate limit: wait, untried
                                 webhooks_store.release_untried(conn, [d.id for d in group], plan)
                             continue
+                        # Claimed beyond one message's worth: due again now, untried.
+                        batched = {d.id for d in plan.deliveries}
+                        left = [d.id for d in group if d.id not in batched]
+                        if left:
+                            webhooks_store.release_untried(conn, left)
                     group = plan.deliveries
                     outcome = notifier.send_batch(client, attempt, plan, timeout_s, guard)
                 duration_ms = (time.perf_counter() - started) * 1000

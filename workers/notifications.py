@@ -464,15 +464,16 @@ class Notifier:
         until = quiet_until(now, channel["time_zone"], channel["quiet_start"], channel["quiet_end"])
         if until is not None:
             return (until - now).total_seconds()
+        # The slot first: over the limit, only the claimed deliveries are given back.
+        wait = notifications_store.take_send_slot(conn, channel_id)
+        if wait > 0:
+            return wait
         more = MAX_BATCH - len(claimed)
         deliveries = claimed[:MAX_BATCH]
         if more > 0:
             deliveries += notifications_store.claim_backlog(
                 conn, channel_id, [d.id for d in claimed], more, lease_s
             )
-        wait = notifications_store.take_send_slot(conn, channel_id)
-        if wait > 0:
-            return wait
         tenant_id = channel["tenant_id"]
         ids = [UUID(d.data["feedback_id"]) for d in deliveries if d.data.get("feedback_id")]
         refs = [str(d.data["customer_ref"]) for d in deliveries if d.data.get("customer_ref")]

@@ -544,3 +544,21 @@ def test_a_daily_digest_is_queued_once_and_sent_as_multipart_email(
     assert "<th>P1 đang mở</th><td>2</td>" in rich.get_content()
     (delivery,) = _log(api, tenant, channel["id"])
     assert delivery["event_type"] == "digest.support" and delivery["status"] == "succeeded"
+
+
+def test_a_backlog_beyond_one_claim_is_gathered_up_to_fifteen_a_message(
+    api: httpx.Client, db: Database, tenant: TenantKey, keyed_settings: Settings
+) -> None:
+    with slack_server() as slack:
+        channel = _channel(api, tenant, kind="slack", name="busy", webhook_url=slack.url)
+        items = [
+            {"text": f"angry sev=high cat=delivery b{n}", "channel": "email"} for n in range(20)
+        ]
+        _analyse(db, api, tenant, items)
+        _deliver(db, keyed_settings)  # a claim takes at most 5 of a tenant: the rest is gathered
+        assert slack.problems == []
+        heads = [m["blocks"][0]["text"]["text"] for m in slack.delivered()]
+    assert heads == ["langnghe: 15 alerts", "langnghe: 5 alerts"]
+    log = _log(api, tenant, channel["id"])
+    assert len(log) == 20 and {d["status"] for d in log} == {"succeeded"}
+    assert {d["attempts"] for d in log} == {1}
