@@ -188,8 +188,8 @@ def deliver_due(
                     with db.transaction() as conn:
                         webhooks_store.release_untried(conn, [d.id for d in group], backoff_base_s)
                     continue
-                started = time.perf_counter()
                 if group[0].channel_id is None:
+                    started = time.perf_counter()
                     outcome = send_one(client, attempt, group[0], timeout_s, guard)
                 else:
                     with db.transaction() as conn:
@@ -204,6 +204,7 @@ def deliver_due(
                         if left:
                             webhooks_store.release_untried(conn, left)
                     group = plan.deliveries
+                    started = time.perf_counter()
                     outcome = notifier.send_batch(client, attempt, plan, timeout_s, guard)
                 duration_ms = (time.perf_counter() - started) * 1000
                 if outcome.error is not None and outcome.status is None:
