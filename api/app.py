@@ -15,6 +15,7 @@ from api.audit.service import install_audit
 from api.corrections import routes as corrections_routes
 from api.customers import routes as customers_routes
 from api.dashboard import inbox
+from api.dashboard import notifications as notification_pages
 from api.dashboard import taxonomy as taxonomy_pages
 from api.dashboard.router import ShellAuth
 from api.dashboard.router import router as dashboard_router
@@ -22,6 +23,7 @@ from api.errors import ErrorBody, install_error_handlers
 from api.keys import routes as keys_routes
 from api.metrics import build_registry
 from api.middleware import BodyLimit, RequestContext, SecurityHeaders
+from api.notifications import routes as notifications_routes
 from api.privacy import routes as privacy_routes
 from api.routes import (
     complaints,
@@ -142,7 +144,9 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(taxonomy_pages.build_router(ShellAuth()))
     # The inbox and signals pages, behind the shell's login, session and CSRF check.
     app.include_router(inbox.build_router(ShellAuth()))
+    app.include_router(notification_pages.build_router(ShellAuth()))
     app.include_router(keys_routes.router)
+    app.include_router(notifications_routes.router)
     app.include_router(audit_routes.router)
     app.include_router(privacy_routes.router)
     complete_openapi(app)

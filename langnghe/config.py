@@ -183,6 +183,13 @@ class Settings(BaseSettings):
         description="Fernet key(s), comma-separated, newest first, that encrypt connector and "
         "channel credentials at rest (`langnghe secrets new-key`).",
     )
+    public_url: str = Field(
+        default="http://localhost:8000",
+        description="The API's public base URL, for links to the dashboard in notifications.",
+    )
+    digest_interval_s: float = Field(
+        default=900.0, gt=0, description="How often due notification digests are looked for."
+    )
 
     # Personal data.
     retention_interval_s: float = Field(

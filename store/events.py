@@ -14,6 +14,7 @@ from uuid import UUID
 
 from psycopg.types.json import Jsonb
 
+from store import notifications as notifications_store
 from store.db import Conn
 
 
@@ -26,7 +27,7 @@ class NewEvent:
 
 
 def append_events(conn: Conn, tenant_id: UUID, events: Sequence[NewEvent]) -> list[UUID]:
-    """Append events for one tenant and fan them out to matching webhook subscriptions."""
+    """Append events for one tenant; fan them out to matching subscriptions and channels."""
     if not events:
         return []
     row = conn.execute(
@@ -62,6 +63,7 @@ def append_events(conn: Conn, tenant_id: UUID, events: Sequence[NewEvent]) -> li
         """,
         (tenant_id, [r["id"] for r in rows]),
     )
+    notifications_store.fan_out(conn, tenant_id, [r["id"] for r in rows])
     return [r["id"] for r in rows]
 
 

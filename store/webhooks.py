@@ -58,7 +58,10 @@ class DueDelivery:
     """A delivery claimed for one attempt, with everything needed to send it."""
 
     id: UUID
-    subscription_id: UUID
+    # Exactly one of the two: a webhook subscription, or a notification channel (for
+    # which url and secret are empty: the channel's renderer and sender have their own).
+    subscription_id: UUID | None
+    channel_id: UUID | None
     attempts: int
     url: str
     secret: str
@@ -69,6 +72,15 @@ class DueDelivery:
     tenant_id: UUID
     created_at: datetime
     data: dict[str, Any]
+
+
+# What a claim returns of each delivery, its target and its event (s: the subscription,
+# absent for a channel's delivery; e: the event).
+DUE_COLUMNS = """d.id, d.subscription_id, d.channel_id, d.attempts,
+    COALESCE(s.url, '') AS url, COALESCE(s.secret, '') AS secret,
+    CASE WHEN s.previous_secret_expires_at > now() THEN s.previous_secret END AS previous_secret,
+    e.id AS event_id, e.type AS event_type, e.seq AS event_seq, e.tenant_id, e.created_at,
+    e.payload AS data"""
 
 
 def claim_due_deliveries(
@@ -82,7 +94,7 @@ def claim_due_deliveries(
     tenant with a slow receiver does not go ahead of everyone else's first delivery.
     """
     rows = conn.execute(
-        """
+        f"""
         WITH due AS (
             SELECT id, tenant_id, next_attempt_at FROM deliveries
             WHERE status = 'pending' AND next_attempt_at <= now()
@@ -94,18 +106,17 @@ def claim_due_deliveries(
             FROM due),
         fair AS (
             SELECT id, turn FROM ranked WHERE turn <= %(per_tenant)s
-            ORDER BY turn, next_attempt_at LIMIT %(limit)s)
+            ORDER BY turn, next_attempt_at LIMIT %(limit)s),
+        target AS (
+            SELECT fair.id, fair.turn, dd.event_id, dd.subscription_id
+            FROM fair JOIN deliveries dd ON dd.id = fair.id)
         UPDATE deliveries d
         SET next_attempt_at = now() + make_interval(secs => %(lease)s),
             attempts = d.attempts + 1
-        FROM fair, webhook_subscriptions s, events e
-        WHERE d.id = fair.id AND s.id = d.subscription_id AND e.id = d.event_id
-        RETURNING d.id, d.subscription_id, d.attempts, s.url, s.secret,
-                  CASE WHEN s.previous_secret_expires_at > now() THEN s.previous_secret END
-                      AS previous_secret,
-                  e.id AS event_id, e.type AS event_type,
-                  e.seq AS event_seq, e.tenant_id, e.created_at, e.payload AS data,
-                  fair.turn
+        FROM target t JOIN events e ON e.id = t.event_id
+             LEFT JOIN webhook_subscriptions s ON s.id = t.subscription_id
+        WHERE d.id = t.id
+        RETURNING {DUE_COLUMNS}, t.turn
         """,
         # Rows are locked from a wider scan than the claim, so that the oldest tenant's
         # backlog alone does not fill it; the unclaimed ones are unlocked at commit.
@@ -222,7 +233,8 @@ def rotate_secret(
     ).fetchone()
 
 
-DELIVERY_COLUMNS = """d.id, d.subscription_id, d.event_id, e.type AS event_type, e.seq AS event_seq,
+DELIVERY_COLUMNS = """d.id, d.subscription_id, d.channel_id, d.event_id, e.type AS event_type,
+    e.seq AS event_seq,
     d.status, d.attempts, d.next_attempt_at, d.last_status_code, d.last_error, d.created_at,
     d.finished_at"""
 
@@ -230,17 +242,19 @@ DELIVERY_COLUMNS = """d.id, d.subscription_id, d.event_id, e.type AS event_type,
 def list_deliveries(
     conn: Conn,
     tenant_id: UUID,
-    subscription_id: UUID,
+    subscription_id: UUID | None,
     status: str | None,
     limit: int,
     before: tuple[datetime, UUID] | None = None,
+    channel_id: UUID | None = None,
 ) -> list[dict[str, Any]]:
-    """The delivery log of a subscription, newest first."""
+    """The delivery log of a subscription (or of a notification channel), newest first."""
     return conn.execute(
         f"""
         SELECT {DELIVERY_COLUMNS}
         FROM deliveries d JOIN events e ON e.id = d.event_id
-        WHERE d.tenant_id = %(tenant)s AND d.subscription_id = %(sub)s
+        WHERE d.tenant_id = %(tenant)s
+          AND (d.subscription_id = %(sub)s OR d.channel_id = %(channel)s)
           AND (%(status)s::text IS NULL OR d.status = %(status)s::text)
           AND (%(at)s::timestamptz IS NULL OR (d.created_at, d.id) < (%(at)s, %(id)s::uuid))
         ORDER BY d.created_at DESC, d.id DESC
@@ -249,6 +263,7 @@ def list_deliveries(
         {
             "tenant": tenant_id,
             "sub": subscription_id,
+            "channel": channel_id,
             "status": status,
             "at": before[0] if before else None,
             "id": before[1] if before else None,

@@ -26,6 +26,7 @@ CUSTOMERS_REFRESH_TASK = "langnghe.customers.refresh"
 CUSTOMERS_RESCORE_TASK = "langnghe.customers.rescore"
 RECATEGORIZE_TASK = "langnghe.taxonomy.recategorize"
 TENANT_TRAIN_TASK = "langnghe.tenant.train"
+DIGESTS_TASK = "langnghe.notifications.digests"
 
 
 def create_celery(settings: Settings) -> Celery:
@@ -41,6 +42,7 @@ def create_celery(settings: Settings) -> Celery:
             "workers.topic_tasks",
             "workers.customers",
             "workers.taxonomy_tasks",
+            "workers.notification_tasks",
         ],
         set_as_current=True,
     )
@@ -60,6 +62,7 @@ def create_celery(settings: Settings) -> Celery:
                     RETENTION_TASK,
                     CUSTOMERS_REFRESH_TASK,
                     CUSTOMERS_RESCORE_TASK,
+                    DIGESTS_TASK,
                 )
             },
         },
@@ -72,6 +75,7 @@ def create_celery(settings: Settings) -> Celery:
         broker_transport_options=transport_options(broker),
         beat_schedule={
             "sweep": {"task": SWEEP_TASK, "schedule": settings.sweep_interval_s},
+            "digests": {"task": DIGESTS_TASK, "schedule": settings.digest_interval_s},
             "deliver": {"task": DELIVER_TASK, "schedule": settings.deliver_interval_s},
             "signals": {"task": SIGNALS_TASK, "schedule": settings.signal_interval_s},
             "topics-refit": {

@@ -16,8 +16,9 @@ from celery.utils.time import get_exponential_backoff_interval
 from store import webhooks as webhooks_store
 from store.db import Database
 from store.webhooks import DueDelivery
-from workers.ssrf import TargetGuard, UnsafeTarget, mask_credentials
-from workers.webhook_http import Attempt, delivery_client
+from workers.notifications import Batch, Notifier
+from workers.ssrf import TargetGuard
+from workers.webhook_http import Attempt, Outcome, delivery_client, post
 
 log = logging.getLogger(__name__)
 
@@ -67,28 +68,14 @@ def retry_delay_s(attempts: int, base_s: int, max_s: int) -> float:
     )
 
 
-# A receiver's reply is read only to keep the connection reusable; past this it is cut off.
-MAX_REPLY_BYTES = 64 * 1024
-
-
 def send_one(
     client: httpx.Client,
     attempt: Attempt,
     delivery: DueDelivery,
     timeout_s: float,
     guard: TargetGuard | None = None,
-) -> tuple[int | None, str | None]:
-    """POST one event within ``timeout_s`` in all; return (status code, error or None on 2xx).
-
-    With a guard, the target's addresses are checked again now (DNS may have changed since
-    the subscription was made) and the connection goes to exactly those addresses.
-    """
-    addresses: list[str] | None = None
-    if guard is not None:
-        try:
-            addresses = guard.check_url(delivery.url)
-        except UnsafeTarget as exc:
-            return None, f"refused by the SSRF guard: {exc}"
+) -> Outcome:
+    """POST one signed event to its subscription within ``timeout_s`` in all."""
     body = event_body(delivery)
     headers = {
         "Content-Type": "application/json",
@@ -97,21 +84,62 @@ def send_one(
         EVENT_TYPE_HEADER: delivery.event_type,
         DELIVERY_ID_HEADER: str(delivery.id),
     }
-    attempt.start(timeout_s, addresses)
-    try:
-        with client.stream("POST", delivery.url, content=body, headers=headers) as response:
-            read = 0
-            for chunk in response.iter_raw():
-                read += len(chunk)
-                if read > MAX_REPLY_BYTES:
-                    break  # closing an unfinished reply drops the connection
-    except httpx.HTTPError as exc:
-        # The error is logged and shown in the delivery log: never with URL credentials.
-        message = str(exc).replace(delivery.url, mask_credentials(delivery.url))
-        return None, f"{type(exc).__name__}: {message}"
-    if 200 <= response.status_code < 300:
-        return response.status_code, None
-    return response.status_code, f"HTTP {response.status_code}"
+    return post(client, attempt, delivery.url, body, headers, timeout_s, guard)
+
+
+def _by_target(due: list[DueDelivery]) -> list[tuple[UUID, list[DueDelivery]]]:
+    """The claim as groups to send, in claim order: one per webhook delivery, and one per
+    notification channel holding all its deliveries (they become one message)."""
+    groups: list[tuple[UUID, list[DueDelivery]]] = []
+    channels: dict[UUID, list[DueDelivery]] = {}
+    for delivery in due:
+        if delivery.channel_id is None:
+            assert delivery.subscription_id is not None
+            groups.append((delivery.subscription_id, [delivery]))
+        elif delivery.channel_id in channels:
+            channels[delivery.channel_id].append(delivery)
+        else:
+            channels[delivery.channel_id] = [delivery]
+            groups.append((delivery.channel_id, channels[delivery.channel_id]))
+    return groups
+
+
+def _record(
+    db: Database,
+    group: list[DueDelivery],
+    outcome: Outcome,
+    duration_ms: float,
+    max_attempts: int,
+    backoff_base_s: int,
+    backoff_max_s: int,
+) -> None:
+    """Log the attempt on every delivery it carried; schedule retries or dead-letter.
+
+    The deliveries of one message retry together: one delay, from the most tried, and
+    no sooner than the receiver's Retry-After (capped at the longest backoff).
+    """
+    with db.transaction() as conn:
+        if outcome.error is None:
+            for delivery in group:
+                webhooks_store.record_success(conn, delivery.id, outcome.status or 0, duration_ms)
+            return
+        delay = retry_delay_s(max(d.attempts for d in group), backoff_base_s, backoff_max_s)
+        if outcome.retry_after_s is not None:
+            delay = max(delay, min(outcome.retry_after_s, float(backoff_max_s)))
+        for delivery in group:
+            retry = delay if delivery.attempts < max_attempts else None
+            log.warning(
+                "delivery failed",
+                extra={
+                    "delivery_id": str(delivery.id),
+                    "attempts": delivery.attempts,
+                    "error": outcome.error,
+                    "dead": retry is None,
+                },
+            )
+            webhooks_store.record_failure(
+                conn, delivery.id, outcome.status, outcome.error, retry, duration_ms
+            )
 
 
 def deliver_due(
@@ -125,61 +153,67 @@ def deliver_due(
     per_tenant: int = 5,
     budget_s: float | None = None,
     guard: TargetGuard | None = None,
+    notifier: Notifier | None = None,
 ) -> tuple[int, int]:
     """Send due deliveries, fairly across tenants, for at most ``budget_s``; (succeeded, failed).
 
     Each claim takes at most ``per_tenant`` deliveries of one tenant, so one tenant's
     backlog waits its turn behind nobody and ahead of nobody. When an attempt to a
-    subscription fails without an answer (timeout, refused), its other deliveries are put
+    target fails without an answer (timeout, refused), its other deliveries are put
     back untried for the rest of the call: a dead or dripping receiver costs one deadline
     per call, not one per event. After ``budget_s`` (default: three deadlines) the task returns and
     leaves the rest to the next one, so a worker process is soon free for analysis again.
+
+    A notification channel's deliveries go out as one message (``notifier`` renders and
+    sends it; without one, a notifier without LANGNGHE_SECRET_KEY, whose sends fail);
+    in the channel's quiet hours or over its rate limit they are put back untried until
+    it may send again.
     """
+    notifier = notifier or Notifier(box=None)
     ok = failed = 0
     stop_at = time.monotonic() + (budget_s if budget_s is not None else 3 * timeout_s)
     attempt = Attempt()
-    unanswered: set[UUID] = set()  # subscriptions that did not answer during this call
+    lease_s = timeout_s * (batch + 1)
+    unanswered: set[UUID] = set()  # targets that did not answer during this call
     with delivery_client(attempt, timeout_s) as client:
         while time.monotonic() < stop_at:
             with db.transaction() as conn:
                 # The lease covers every attempt of the claim running to its deadline.
-                due = webhooks_store.claim_due_deliveries(
-                    conn, batch, per_tenant, lease_s=timeout_s * (batch + 1)
-                )
+                due = webhooks_store.claim_due_deliveries(conn, batch, per_tenant, lease_s)
             if not due:
                 break
-            for delivery in due:
-                if delivery.subscription_id in unanswered or time.monotonic() >= stop_at:
+            for target, group in _by_target(due):
+                if target in unanswered or time.monotonic() >= stop_at:
                     # Due again after a pause, so the next claim serves other receivers first.
                     with db.transaction() as conn:
-                        webhooks_store.release_untried(conn, [delivery.id], backoff_base_s)
+                        webhooks_store.release_untried(conn, [d.id for d in group], backoff_base_s)
                     continue
-                started = time.perf_counter()
-                status, error = send_one(client, attempt, delivery, timeout_s, guard)
+                if group[0].channel_id is None:
+                    started = time.perf_counter()
+                    outcome = send_one(client, attempt, group[0], timeout_s, guard)
+                else:
+                    with db.transaction() as conn:
+                        plan = notifier.plan(conn, target, group, lease_s)
+                        if not isinstance(plan, Batch):
+                            if plan is not None:  # quiet hours or rate limit: wait, untried
+                                webhooks_store.release_untried(conn, [d.id for d in group], plan)
+                            continue
+                        # Claimed beyond one message's worth: due again now, untried.
+                        batched = {d.id for d in plan.deliveries}
+                        left = [d.id for d in group if d.id not in batched]
+                        if left:
+                            webhooks_store.release_untried(conn, left)
+                    group = plan.deliveries
+                    started = time.perf_counter()
+                    outcome = notifier.send_batch(client, attempt, plan, timeout_s, guard)
                 duration_ms = (time.perf_counter() - started) * 1000
-                if error is not None and status is None:
-                    unanswered.add(delivery.subscription_id)
-                with db.transaction() as conn:
-                    if error is None:
-                        webhooks_store.record_success(conn, delivery.id, status or 0, duration_ms)
-                        ok += 1
-                        continue
-                    failed += 1
-                    retry = (
-                        retry_delay_s(delivery.attempts, backoff_base_s, backoff_max_s)
-                        if delivery.attempts < max_attempts
-                        else None
-                    )
-                    log.warning(
-                        "delivery failed",
-                        extra={
-                            "delivery_id": str(delivery.id),
-                            "attempts": delivery.attempts,
-                            "error": error,
-                            "dead": retry is None,
-                        },
-                    )
-                    webhooks_store.record_failure(
-                        conn, delivery.id, status, error, retry, duration_ms
-                    )
+                if outcome.error is not None and outcome.status is None:
+                    unanswered.add(target)
+                if outcome.error is None:
+                    ok += len(group)
+                else:
+                    failed += len(group)
+                _record(
+                    db, group, outcome, duration_ms, max_attempts, backoff_base_s, backoff_max_s
+                )
     return ok, failed

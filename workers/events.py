@@ -17,6 +17,8 @@ TOPIC_EMERGING = "topic.emerging"
 CUSTOMER_AT_RISK = "customer.at_risk"
 CUSTOMER_SEGMENT_CHANGED = "customer.segment_changed"
 FEEDBACK_CORRECTED = "feedback.corrected"
+# A notification channel's scheduled summary (queued for that channel only).
+DIGEST_SUPPORT = "digest.support"
 EVENT_TYPES = (
     FEEDBACK_ANALYZED,
     COMPLAINT_FLAGGED,
@@ -27,6 +29,7 @@ EVENT_TYPES = (
     CUSTOMER_AT_RISK,
     CUSTOMER_SEGMENT_CHANGED,
     FEEDBACK_CORRECTED,
+    DIGEST_SUPPORT,
 )
 
 

@@ -103,7 +103,10 @@ class TargetGuard:
             port = parts.port or (443 if parts.scheme == "https" else 80)
         except ValueError as exc:
             raise UnsafeTarget("the URL's port is not valid") from exc
-        host = parts.hostname
+        return self.check_host(parts.hostname, port)
+
+    def check_host(self, host: str, port: int) -> list[str]:
+        """Check a host (a name or an address) as check_url does; return its addresses."""
         try:
             addresses = [ipaddress.ip_address(host)]
         except ValueError:

@@ -18,6 +18,7 @@ from workers.celery_app import (
 )
 from workers.delivery import deliver_due
 from workers.enqueue import dispatch_waiting, enqueue_analysis, nudge_delivery
+from workers.notifications import Notifier
 from workers.privacy import run_retention
 from workers.runtime import get_runtime
 from workers.signals import DropRule, detect_csat_drops
@@ -75,7 +76,7 @@ def sweep() -> int:
 
 @shared_task(name=DELIVER_TASK, acks_late=True)
 def deliver() -> int:
-    """Send every due webhook delivery."""
+    """Send every due delivery: to webhook subscriptions and to notification channels."""
     runtime = get_runtime()
     settings = runtime.settings
     ok, _failed = deliver_due(
@@ -85,6 +86,7 @@ def deliver() -> int:
         backoff_base_s=settings.delivery_backoff_base_s,
         backoff_max_s=settings.delivery_backoff_max_s,
         guard=guard_for(settings.webhook_allow_private, settings.webhook_allowed_networks),
+        notifier=Notifier.from_settings(settings),
     )
     return ok
 

@@ -16,11 +16,16 @@ from __future__ import annotations
 import math
 import ssl
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpcore
 import httpx
+
+from workers.ssrf import TargetGuard, UnsafeTarget, mask_credentials
 
 # A socket option as httpcore takes it: (level, option, value).
 SocketOption = (
@@ -141,4 +146,76 @@ def delivery_client(attempt: Attempt, timeout_s: float) -> httpx.Client:
         timeout=timeout_s,
         follow_redirects=False,
         trust_env=False,
+    )
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one attempt went: the status code if any, the error (None on success), and
+    how long the receiver asked to be left alone (a 429's or 503's Retry-After)."""
+
+    status: int | None
+    error: str | None
+    retry_after_s: float | None = None
+
+
+# A receiver's reply is read only to keep the connection reusable; past this it is cut off.
+MAX_REPLY_BYTES = 64 * 1024
+
+
+def retry_after_s(value: str | None) -> float | None:
+    """Seconds from a Retry-After header: delta-seconds or an HTTP date; None if absent/bad."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def post(
+    client: httpx.Client,
+    attempt: Attempt,
+    url: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    timeout_s: float,
+    guard: TargetGuard | None = None,
+) -> Outcome:
+    """POST ``body`` within ``timeout_s`` in all, to the addresses the guard checks now.
+
+    With a guard, the target's addresses are checked again now (DNS may have changed since
+    the target was stored) and the connection goes to exactly those addresses. Errors
+    never carry the URL's credentials (nor, for a secret URL, the URL: see ``shown_url``).
+    """
+    addresses: list[str] | None = None
+    if guard is not None:
+        try:
+            addresses = guard.check_url(url)
+        except UnsafeTarget as exc:
+            return Outcome(None, f"refused by the SSRF guard: {exc}")
+    attempt.start(timeout_s, addresses)
+    try:
+        with client.stream("POST", url, content=body, headers=dict(headers)) as response:
+            read = 0
+            for chunk in response.iter_raw():
+                read += len(chunk)
+                if read > MAX_REPLY_BYTES:
+                    break  # closing an unfinished reply drops the connection
+    except httpx.HTTPError as exc:
+        # The error is logged and shown in the delivery log: never with URL credentials.
+        message = str(exc).replace(url, mask_credentials(url))
+        return Outcome(None, f"{type(exc).__name__}: {message}")
+    if 200 <= response.status_code < 300:
+        return Outcome(response.status_code, None)
+    return Outcome(
+        response.status_code,
+        f"HTTP {response.status_code}",
+        retry_after_s(response.headers.get("Retry-After")),
     )

@@ -25,10 +25,11 @@ _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "Not found"}
 
 
 class DeliveryOut(BaseModel):
-    """One event's delivery to one subscription."""
+    """One event's delivery to one subscription or one notification channel."""
 
     id: UUID
-    subscription_id: UUID
+    subscription_id: UUID | None
+    channel_id: UUID | None = None
     event_id: UUID
     event_type: str
     event_seq: int
