@@ -258,10 +258,14 @@ def evaluate_corpus(
         )
     labelled = [(i, e.category) for i, e in enumerate(dev) if e.category]
     if labelled:
+        # Every labelled row, complaint or not: the head's own answer, not the inbox's.
         head = pipeline.context.head("category")
         assert head is not None  # every models directory has a category head
-        probs = head.predict_proba(np.stack([analyses[i].embedding for i, _ in labelled]))
-        picks = [(head.classes[int(p.argmax())], float(p.max())) for p in probs]
+        docs = pipeline.run([FeedbackText(texts[i]) for i, _ in labelled])
+        picks = [
+            (head.classes[int(d.probs["category"].argmax())], float(d.probs["category"].max()))
+            for d in docs
+        ]
         report["category"] = _task(
             "category", labelled, picks, train, train_texts, texts, lambda e: e.category
         )
