@@ -12,6 +12,7 @@ from starlette.types import Scope
 
 from api.audit import routes as audit_routes
 from api.audit.service import install_audit
+from api.connectors import routes as connectors_routes
 from api.corrections import routes as corrections_routes
 from api.customers import routes as customers_routes
 from api.dashboard import inbox
@@ -145,5 +146,6 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(keys_routes.router)
     app.include_router(audit_routes.router)
     app.include_router(privacy_routes.router)
+    app.include_router(connectors_routes.router)
     complete_openapi(app)
     return app

@@ -183,6 +183,14 @@ class Settings(BaseSettings):
         description="Fernet key(s), comma-separated, newest first, that encrypt connector and "
         "channel credentials at rest (`langnghe secrets new-key`).",
     )
+    connector_folder_root: Path | None = Field(
+        default=None,
+        description="The only directory under which drop-folder connectors may read "
+        "(and move) files; unset, no drop-folder connector can be created.",
+    )
+    connector_poll_interval_s: float = Field(
+        default=30.0, gt=0, description="How often due connectors are looked for and run."
+    )
 
     # Personal data.
     retention_interval_s: float = Field(

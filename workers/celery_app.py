@@ -26,6 +26,8 @@ CUSTOMERS_REFRESH_TASK = "langnghe.customers.refresh"
 CUSTOMERS_RESCORE_TASK = "langnghe.customers.rescore"
 RECATEGORIZE_TASK = "langnghe.taxonomy.recategorize"
 TENANT_TRAIN_TASK = "langnghe.tenant.train"
+CONNECTORS_PULL_TASK = "langnghe.connectors.pull"
+HELPDESK_TICKETS_TASK = "langnghe.connectors.tickets"
 
 
 def create_celery(settings: Settings) -> Celery:
@@ -41,6 +43,7 @@ def create_celery(settings: Settings) -> Celery:
             "workers.topic_tasks",
             "workers.customers",
             "workers.taxonomy_tasks",
+            "workers.connector_tasks",
         ],
         set_as_current=True,
     )
@@ -60,6 +63,8 @@ def create_celery(settings: Settings) -> Celery:
                     RETENTION_TASK,
                     CUSTOMERS_REFRESH_TASK,
                     CUSTOMERS_RESCORE_TASK,
+                    CONNECTORS_PULL_TASK,
+                    HELPDESK_TICKETS_TASK,
                 )
             },
         },
@@ -95,6 +100,14 @@ def create_celery(settings: Settings) -> Celery:
             "customers-rescore": {
                 "task": CUSTOMERS_RESCORE_TASK,
                 "schedule": settings.customers_rescore_interval_s,
+            },
+            "connectors-pull": {
+                "task": CONNECTORS_PULL_TASK,
+                "schedule": settings.connector_poll_interval_s,
+            },
+            "helpdesk-tickets": {
+                "task": HELPDESK_TICKETS_TASK,
+                "schedule": settings.deliver_interval_s,
             },
             "tenant-train-due": {
                 "task": TENANT_TRAIN_TASK,
