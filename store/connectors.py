@@ -16,7 +16,7 @@ HELPDESK_KINDS = ("zendesk", "freshdesk")
 
 # What the API shows: never the secrets column, only the masked hints.
 _PUBLIC = """c.id, c.kind, c.name, c.config, c.secret_hints, c.cursor, c.interval_s,
-    c.next_run_at, c.running_until > now() AS running, c.created_at"""
+    c.next_run_at, COALESCE(c.running_until > now(), false) AS running, c.created_at"""
 
 _LAST_RUN = """
     (SELECT to_jsonb(r) - 'tenant_id' - 'connector_id'

@@ -240,7 +240,10 @@ def pull_imap(ctx: PullContext, connector: Claimed, counts: RunCounts) -> None:
     ctx.guard.check_url(f"https://{config['host']}:{int(config['port'])}/")
     imap = _imap_connect(config)
     try:
-        _check(imap.login(config["username"], password), "login")
+        try:
+            imap.login(config["username"], password)
+        except imaplib.IMAP4.error as exc:  # the server's answer, never the password
+            raise RuntimeError(f"IMAP login failed: {exc}") from exc
         _check(imap.select(_quoted(config["mailbox"]), readonly=True), "select")
         validity_reply = imap.response("UIDVALIDITY")[1]
         uidvalidity = int(validity_reply[0]) if validity_reply and validity_reply[0] else 0

@@ -60,3 +60,8 @@ CREATE TABLE helpdesk_tickets (
 );
 CREATE INDEX helpdesk_tickets_due ON helpdesk_tickets (next_attempt_at) WHERE state = 'pending';
 CREATE INDEX helpdesk_tickets_tenant ON helpdesk_tickets (tenant_id, connector_id, created_at);
+
+-- Items pulled by connectors are counted apart from those posted or loaded by the CLI.
+ALTER TABLE ingest_counts DROP CONSTRAINT ingest_counts_origin_check;
+ALTER TABLE ingest_counts ADD CONSTRAINT ingest_counts_origin_check
+    CHECK (origin IN ('api', 'cli', 'connector'));
