@@ -137,7 +137,7 @@ class HelpDesk:
         if scripted is not None and not scripted.after_create:
             return scripted.status, scripted.headers, {"error": "scripted"}
         ticket = document["ticket"] if self.vendor == "zendesk" else document
-        stored = {**ticket, "id": 1000 + len(self.tickets), "status": "open"}
+        stored = {"status": "open", **ticket, "id": 1000 + len(self.tickets)}
         self.tickets.append(stored)
         if scripted is not None:
             return scripted.status, scripted.headers, {"error": "scripted after create"}
