@@ -31,7 +31,10 @@ class _Strict(BaseModel):
 class ImapConfig(_Strict):
     """A mailbox whose new messages become ``email`` feedback."""
 
-    host: Annotated[str, Field(min_length=1, max_length=255)]
+    host: Annotated[
+        str,
+        Field(min_length=1, max_length=253, pattern=r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$"),
+    ] = Field(description="A host name or IPv4 address.")
     port: Annotated[int, Field(ge=1, le=65535)] = 993
     security: Literal["tls", "starttls", "none"] = Field(
         default="tls", description="Implicit TLS (993), STARTTLS (143), or none (tests only)."

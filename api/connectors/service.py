@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -29,6 +30,7 @@ ZENDESK_SIGNATURE = "X-Zendesk-Webhook-Signature"
 ZENDESK_TIMESTAMP = "X-Zendesk-Webhook-Signature-Timestamp"
 FRESHDESK_TOKEN = "X-Langnghe-Webhook-Token"
 RESOLUTION_CODE = "helpdesk_solved"
+REPLAY_WINDOW_S = 3600
 
 # A ticket status that means the customer's issue is settled, or open again.
 _SOLVED = {"solved", "closed", "resolved", "4", "5"}
@@ -68,7 +70,11 @@ def _check_target(settings: Settings, body: ConnectorIn) -> None:
             path = folder_path(settings.connector_folder_root, body.config.path)
         except ValueError as exc:
             raise ApiError(422, "invalid_folder", str(exc)) from exc
-        if not path.is_dir():
+        try:
+            exists = path.is_dir()
+        except OSError:  # a name too long for the file system, say
+            exists = False
+        if not exists:
             raise ApiError(422, "invalid_folder", "The folder does not exist.")
 
 
@@ -118,18 +124,34 @@ def run_now(
     return run_connector(PullContext(db, settings, queue), claimed)
 
 
+def _fresh(timestamp: str) -> bool:
+    """Whether a signature timestamp (ISO 8601) is within REPLAY_WINDOW_S of now.
+
+    An old, genuinely signed "solved" replayed after the ticket was reopened would
+    resolve the complaint again; the window is wide enough for Zendesk's own retries.
+    """
+    try:
+        signed = datetime.fromisoformat(timestamp)
+    except ValueError:
+        return False
+    if signed.tzinfo is None:
+        return False
+    return abs((datetime.now(UTC) - signed).total_seconds()) <= REPLAY_WINDOW_S
+
+
 def signature_ok(kind: str, secret: str, headers: Mapping[str, str], body: bytes) -> bool:
     """Whether a status webhook is genuine.
 
     Zendesk signs: base64(HMAC-SHA256(secret, timestamp + body)) in
-    X-Zendesk-Webhook-Signature, the timestamp in X-Zendesk-Webhook-Signature-Timestamp.
+    X-Zendesk-Webhook-Signature, the timestamp in X-Zendesk-Webhook-Signature-Timestamp
+    (which must be within an hour of now).
     Freshdesk's automation webhooks cannot sign; they send the token chosen at creation
     in a custom header, X-Langnghe-Webhook-Token.
     """
     if kind == "zendesk":
         given = headers.get(ZENDESK_SIGNATURE, "")
         timestamp = headers.get(ZENDESK_TIMESTAMP, "")
-        if not given or not timestamp:
+        if not given or not timestamp or not _fresh(timestamp):
             return False
         digest = hmac.new(secret.encode(), timestamp.encode() + body, hashlib.sha256).digest()
         return hmac.compare_digest(base64.b64encode(digest).decode("ascii"), given)

@@ -138,9 +138,11 @@ def send_until_settled(db: Database, settings: Settings, rounds: int = 15) -> No
     raise AssertionError("tickets still pending")
 
 
-def zendesk_signed(body: bytes, secret: str = ZENDESK_SIGNING) -> dict[str, str]:
+def zendesk_signed(
+    body: bytes, secret: str = ZENDESK_SIGNING, age: timedelta = timedelta(0)
+) -> dict[str, str]:
     """Headers as Zendesk signs a webhook: base64 HMAC-SHA256 of timestamp + body."""
-    timestamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    timestamp = (datetime.now(UTC) - age).strftime("%Y-%m-%dT%H:%M:%SZ")
     digest = hmac.new(secret.encode(), timestamp.encode() + body, hashlib.sha256).digest()
     return {
         "Content-Type": "application/json",
@@ -247,6 +249,10 @@ def test_zendesk_ticket_once_under_retries_and_solved_back(
         assert forged.json()["error"]["code"] == "invalid_signature"
         unsigned = http.post(hook, content=solved, headers={"Content-Type": "application/json"})
         assert unsigned.status_code == 401
+        replayed = http.post(
+            hook, content=solved, headers=zendesk_signed(solved, age=timedelta(hours=2))
+        )
+        assert replayed.status_code == 401
         assert complaint(http, tenant, urgent)["status"] == "open"
 
         applied = http.post(hook, content=solved, headers=zendesk_signed(solved))
