@@ -176,6 +176,7 @@ def email_row(raw: bytes, fallback_id: str, language: str | None = None) -> dict
             text = str(part.get_content())
         if part.get_content_type() == "text/html":
             text = html_text(text)
+        text = text.replace("\r\n", "\n")  # the wire's line ends, not the customer's
     subject = str(message.get("Subject") or "").strip()
     message_id = str(message.get("Message-ID") or "").strip() or fallback_id
     row: dict[str, Any] = {

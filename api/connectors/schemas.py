@@ -152,7 +152,9 @@ class ConnectorOut(BaseModel):
     created_at: datetime
     last_run: RunOut | None
     totals: dict[str, int]
-    tickets: dict[str, int]
+    tickets: dict[str, int] | None = Field(
+        description="Help desks: their tickets by state (pending, created, dead)."
+    )
     webhook_path: str | None = Field(
         description="Help desks: where their status webhooks are to be sent (POST)."
     )

@@ -41,8 +41,9 @@ def to_out(row: dict[str, Any]) -> ConnectorOut:
     """The API view of a stored connector."""
     helpdesk = row["kind"] in connectors_store.HELPDESK_KINDS
     return ConnectorOut(
-        **{k: v for k, v in row.items() if k != "secret_hints"},
+        **{k: v for k, v in row.items() if k not in ("secret_hints", "tickets")},
         secrets=row["secret_hints"],
+        tickets=row["tickets"] if helpdesk else None,
         webhook_path=f"/v1/connectors/{row['id']}/webhook" if helpdesk else None,
     )
 

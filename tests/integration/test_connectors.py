@@ -211,6 +211,7 @@ def test_imap_messages_are_ingested_once_across_runs_and_a_restart(
         item = by_id[message["Message-ID"]]
         assert item["source"] == "imap" and item["channel"] == "email"
         assert item["metadata"]["subject"] == message["Subject"]
+        assert "\r" not in item["text"]
     assert by_id[sent[0]["Message-ID"]]["customer_ref"] == "lan@customer.test"
     assert by_id[sent[0]["Message-ID"]]["text"].startswith("Đơn hàng giao trễ 5 ngày")
     assert by_id[sent[2]["Message-ID"]]["text"] == "The app crashes at checkout."
