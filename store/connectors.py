@@ -155,6 +155,12 @@ def get_helpdesk(conn: Conn, connector_id: UUID) -> Claimed | None:
     return None if row is None else Claimed(**row)
 
 
+def count_with_secrets(conn: Conn) -> int:
+    """How many connectors (of any tenant) hold encrypted credentials."""
+    row = conn.execute("SELECT count(*) AS n FROM connectors WHERE secrets IS NOT NULL").fetchone()
+    return int(row["n"]) if row else 0
+
+
 def save_cursor(conn: Conn, connector_id: UUID, cursor: dict[str, Any]) -> None:
     """Store where the next pull starts."""
     conn.execute("UPDATE connectors SET cursor = %s WHERE id = %s", (Jsonb(cursor), connector_id))

@@ -28,6 +28,7 @@ from store.db import Database
 from tests.conftest import TenantKey, make_tenant
 from tests.helpers import free_port, running_api
 from workers.celery_app import create_celery
+from workers.connector_tasks import secret_key_problem
 from workers.connectors import PullContext, run_due
 
 IMAP_USER = "support@shop.test"
@@ -373,3 +374,24 @@ def test_bad_connector_bodies_get_clear_4xx(api: str, db: Database) -> None:
         deleted = http.delete(f"/v1/connectors/{connector_id}", headers=tenant.headers)
         assert deleted.status_code == 204
         assert http.get("/v1/connectors", headers=tenant.headers).json() == {"items": []}
+
+
+def test_a_worker_without_the_key_says_so_at_start_and_in_the_run(
+    api: str, settings: Settings, db: Database, imap_server: ImapServer
+) -> None:
+    tenant = make_tenant(db)
+    with httpx.Client(base_url=api, timeout=30) as http:
+        created = http.post(
+            "/v1/connectors",
+            json=imap_connector(imap_server, "keyless", "INBOX", IMAP_PASSWORD),
+            headers=tenant.headers,
+        )
+        assert created.status_code == 201, created.text
+    assert secret_key_problem(settings) is None
+    keyless = settings.model_copy(update={"secret_key": None})
+    problem = secret_key_problem(keyless)
+    assert problem is not None and "LANGNGHE_SECRET_KEY is not set" in problem
+    runs = run_due(PullContext(db, keyless, create_celery(keyless)))
+    mine = [r for r in runs if r["error"] and "SecretKeyMissing" in r["error"]]
+    assert mine, runs
+    assert all(IMAP_PASSWORD not in (r["error"] or "") for r in runs)
