@@ -15,6 +15,7 @@ from api.audit.service import install_audit
 from api.connectors import routes as connectors_routes
 from api.corrections import routes as corrections_routes
 from api.customers import routes as customers_routes
+from api.dashboard import connectors as connector_pages
 from api.dashboard import inbox
 from api.dashboard import taxonomy as taxonomy_pages
 from api.dashboard.router import ShellAuth
@@ -141,6 +142,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(corrections_routes.models_router)
     # Before the inbox: its /inbox/{id}/{action} would otherwise take /inbox/{id}/correct.
     app.include_router(taxonomy_pages.build_router(ShellAuth()))
+    app.include_router(connector_pages.build_router(ShellAuth()))
     # The inbox and signals pages, behind the shell's login, session and CSRF check.
     app.include_router(inbox.build_router(ShellAuth()))
     app.include_router(keys_routes.router)
