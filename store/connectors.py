@@ -182,20 +182,22 @@ def finish_run(
     started_at: datetime,
     counts: RunCounts,
     error: str | None,
-) -> dict[str, Any]:
-    """Record a run and release the connector's lease; returns the run as the API shows it."""
+) -> dict[str, Any] | None:
+    """Record a run and release the connector's lease; returns the run as the API shows it.
+
+    None when the connector was deleted while it ran (its runs went with it).
+    """
     conn.execute("UPDATE connectors SET running_until = NULL WHERE id = %s", (connector.id,))
-    row = conn.execute(
+    return conn.execute(
         """
         INSERT INTO connector_runs (tenant_id, connector_id, started_at, status, fetched,
                                     accepted, duplicates, rejected, error)
-        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
+        SELECT %s, c.id, %s, %s, %s, %s, %s, %s, %s FROM connectors c WHERE c.id = %s
         RETURNING id, started_at, finished_at, status, fetched, accepted, duplicates,
                   rejected, error
         """,
         (
             connector.tenant_id,
-            connector.id,
             started_at,
             "ok" if error is None else "error",
             counts.fetched,
@@ -203,7 +205,6 @@ def finish_run(
             counts.duplicates,
             counts.rejected,
             error,
+            connector.id,
         ),
     ).fetchone()
-    assert row is not None
-    return row

@@ -130,6 +130,10 @@ def _validated(row: dict[str, Any], source: str, max_text_bytes: int) -> Feedbac
 # --- IMAP ---------------------------------------------------------------------------
 
 
+# Elements that end a line of text (their start and their end).
+_BREAKS = frozenset({"br", "p", "div", "li", "tr", "blockquote", "h1", "h2", "h3"})
+
+
 class _TextOfHtml(HTMLParser):
     """The visible text of an HTML body (scripts and styles left out)."""
 
@@ -141,12 +145,14 @@ class _TextOfHtml(HTMLParser):
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in ("script", "style"):
             self._skip += 1
-        elif tag in ("br", "p", "div", "li", "tr", "blockquote"):
+        elif tag in _BREAKS:
             self.parts.append("\n")
 
     def handle_endtag(self, tag: str) -> None:
         if tag in ("script", "style") and self._skip:
             self._skip -= 1
+        elif tag in _BREAKS:
+            self.parts.append("\n")
 
     def handle_data(self, data: str) -> None:
         if not self._skip:
@@ -338,8 +344,11 @@ PULLERS: dict[str, Callable[[PullContext, Claimed, RunCounts], None]] = {
 }
 
 
-def run_connector(ctx: PullContext, connector: Claimed) -> dict[str, Any]:
-    """Run one leased connector and record the run; never raises for the connector's faults."""
+def run_connector(ctx: PullContext, connector: Claimed) -> dict[str, Any] | None:
+    """Run one leased connector and record the run; never raises for the connector's faults.
+
+    None when the connector was deleted while it ran.
+    """
     started = datetime.now(UTC)
     counts = RunCounts()
     error: str | None = None
@@ -357,7 +366,11 @@ def run_connector(ctx: PullContext, connector: Claimed) -> dict[str, Any]:
 
 
 def run_due(ctx: PullContext, limit: int = 20) -> list[dict[str, Any]]:
-    """Run every due pull connector (up to ``limit``), one after another, each isolated."""
+    """Run every due pull connector (up to ``limit``), one after another, each isolated.
+
+    Returns the recorded runs (a connector deleted while it ran has none).
+    """
     with ctx.db.transaction() as conn:
         claimed = connectors_store.claim_due(conn, limit, LEASE_S)
-    return [run_connector(ctx, c) for c in claimed]
+    runs = [run_connector(ctx, c) for c in claimed]
+    return [r for r in runs if r is not None]

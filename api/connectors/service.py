@@ -122,7 +122,10 @@ def run_now(
                 409, "not_pullable", "Help-desk connectors create tickets; they pull nothing."
             )
         raise ApiError(409, "already_running", "The connector is running now.")
-    return run_connector(PullContext(db, settings, queue), claimed)
+    run = run_connector(PullContext(db, settings, queue), claimed)
+    if run is None:
+        raise ApiError(404, "not_found", "The connector was deleted while it ran.")
+    return run
 
 
 def _fresh(timestamp: str) -> bool:
