@@ -14,6 +14,13 @@ import pytest
 
 from api.connectors.service import signature_ok, ticket_status
 from api.errors import ApiError
+from langnghe.config import Settings
+from workers.celery_app import (
+    CONNECTORS_PULL_TASK,
+    CONTROL_QUEUE,
+    HELPDESK_TICKETS_TASK,
+    create_celery,
+)
 from workers.connectors import email_row, folder_path, html_text
 from workers.helpdesk import complaint_tag, freshdesk_requests, zendesk_requests
 
@@ -137,3 +144,20 @@ def test_vendor_bodies_map_priority_tags_and_requester() -> None:
     assert create.body["email"] == "cx@acme.test"
     tag = complaint_tag(walk_in["id"])  # type: ignore[arg-type]
     assert len(tag) == 32 and tag in create.body["tags"]
+
+
+def test_beat_runs_the_connector_tasks_on_the_control_queue() -> None:
+    settings = Settings(
+        database_url="postgresql://nobody@127.0.0.1:1/none",
+        connector_poll_interval_s=12,
+        deliver_interval_s=3,
+    )
+    conf = create_celery(settings).conf
+    assert conf.beat_schedule["connectors-pull"] == {
+        "task": CONNECTORS_PULL_TASK,
+        "schedule": 12,
+    }
+    assert conf.beat_schedule["helpdesk-tickets"] == {"task": HELPDESK_TICKETS_TASK, "schedule": 3}
+    for task in (CONNECTORS_PULL_TASK, HELPDESK_TICKETS_TASK):
+        assert conf.task_routes[task] == {"queue": CONTROL_QUEUE}
+    assert "workers.connector_tasks" in conf.include
