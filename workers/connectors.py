@@ -11,6 +11,7 @@ others.
 from __future__ import annotations
 
 import contextlib
+import csv
 import hashlib
 import imaplib
 import json
@@ -52,6 +53,7 @@ FETCH_CHUNK = 50
 INGEST_BATCH = 500
 IMAP_TIMEOUT_S = 30.0
 PROCESSED_DIR = "processed"
+FAILED_DIR = "failed"
 
 
 def open_secrets(settings: Settings, token: str | None) -> dict[str, str]:
@@ -299,6 +301,28 @@ def _move_aside(path: Path, done: Path) -> None:
     path.rename(target)
 
 
+def _load_file(ctx: PullContext, connector: Claimed, path: Path, counts: RunCounts) -> None:
+    """Store one file's valid rows, in batches."""
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:24]
+    source = connector.config["source"]
+    batch: list[FeedbackIn] = []
+    for line, row in read_rows(path):
+        counts.fetched += 1
+        if isinstance(row, str):
+            counts.rejected += 1
+            continue
+        row.setdefault("external_id", f"{digest}:{line}")
+        try:
+            batch.append(validate_row(row, source, ctx.settings.max_text_bytes))
+        except ValueError:
+            counts.rejected += 1
+            continue
+        if len(batch) >= INGEST_BATCH:
+            _ingest(ctx, connector, batch, counts)
+            batch = []
+    _ingest(ctx, connector, batch, counts)
+
+
 def pull_folder(ctx: PullContext, connector: Claimed, counts: RunCounts) -> None:
     """Load every .csv and .jsonl file in the folder, then move it into ``processed/``.
 
@@ -306,36 +330,30 @@ def pull_folder(ctx: PullContext, connector: Claimed, counts: RunCounts) -> None
     gets one from the file's content hash and its line, so a file read twice (a crash
     before the move, or the same file dropped again) adds nothing. Files whose name
     starts with a dot are left alone: write under such a name, then rename, so that a
-    half-written file is never read.
+    half-written file is never read. A file that cannot be read (not UTF-8, a NUL byte in
+    a CSV) goes to ``failed/`` after the rows read before the fault, so it never holds
+    up the files after it; the run then ends in an error that names it.
     """
-    config = connector.config
-    folder = folder_path(ctx.settings.connector_folder_root, config["path"])
-    done = folder / PROCESSED_DIR
+    folder = folder_path(ctx.settings.connector_folder_root, connector.config["path"])
+    done, failed_dir = folder / PROCESSED_DIR, folder / FAILED_DIR
     done.mkdir(exist_ok=True)
     files = sorted(
         p
         for p in folder.iterdir()
         if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in (".csv", ".jsonl")
     )
+    failed: list[str] = []
     for path in files:
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()[:24]
-        batch: list[FeedbackIn] = []
-        for line, row in read_rows(path):
-            counts.fetched += 1
-            if isinstance(row, str):
-                counts.rejected += 1
-                continue
-            row.setdefault("external_id", f"{digest}:{line}")
-            try:
-                batch.append(validate_row(row, config["source"], ctx.settings.max_text_bytes))
-            except ValueError:
-                counts.rejected += 1
-                continue
-            if len(batch) >= INGEST_BATCH:
-                _ingest(ctx, connector, batch, counts)
-                batch = []
-        _ingest(ctx, connector, batch, counts)
+        try:
+            _load_file(ctx, connector, path, counts)
+        except (UnicodeDecodeError, csv.Error) as exc:
+            failed.append(f"{path.name}: {type(exc).__name__}: {exc}")
+            failed_dir.mkdir(exist_ok=True)
+            _move_aside(path, failed_dir)
+            continue
         _move_aside(path, done)
+    if failed:
+        raise ValueError(f"moved to {FAILED_DIR}/: " + "; ".join(failed))
 
 
 PULLERS: dict[str, Callable[[PullContext, Claimed, RunCounts], None]] = {

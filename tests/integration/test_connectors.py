@@ -291,6 +291,8 @@ def test_drop_folder_files_are_loaded_once_and_moved_aside(
         encoding="utf-8",
     )
     (folder / ".upload.csv").write_text(csv_text, encoding="utf-8")  # still being written
+    # "Giá quá cao" as Latin-1, which is not UTF-8.
+    (folder / "export-latin1.csv").write_bytes(b"text,channel\nGi\xe1 qu\xe1 cao,review\n")
     with httpx.Client(base_url=api, timeout=60) as http:
         outside = http.post(
             "/v1/connectors",
@@ -305,15 +307,20 @@ def test_drop_folder_files_are_loaded_once_and_moved_aside(
         ).json()
         first = run(http, tenant, created["id"])
         assert (first["fetched"], first["accepted"], first["rejected"]) == (6, 4, 2), first
+        # A file that is not UTF-8 is set aside and named; the others were still loaded.
+        assert first["status"] == "error"
+        assert first["error"].startswith("ValueError: moved to failed/: export-latin1.csv:")
         assert sorted(p.name for p in (folder / "processed").iterdir()) == [
             "reviews.csv",
             "social.jsonl",
         ]
+        assert [p.name for p in (folder / "failed").iterdir()] == ["export-latin1.csv"]
         assert (folder / ".upload.csv").exists()
         # The same file dropped again (rows without an external_id included) adds nothing.
         (folder / "reviews.csv").write_text(csv_text, encoding="utf-8")
         second = run(http, tenant, created["id"])
         assert (second["fetched"], second["accepted"], second["duplicates"]) == (2, 0, 2)
+        assert second["status"] == "ok"
         assert len(list((folder / "processed").iterdir())) == 3
         items = http.get("/v1/feedback", headers=tenant.headers).json()["items"]
     assert len(items) == 4
