@@ -270,10 +270,12 @@ def pull_imap(ctx: PullContext, connector: Claimed, counts: RunCounts) -> None:
             items = []
             for uid, raw in _fetched(data):
                 counts.fetched += 1
-                row = email_row(raw, f"imap:{uidvalidity}:{uid}", config.get("language"))
                 try:
+                    row = email_row(raw, f"imap:{uidvalidity}:{uid}", config.get("language"))
                     items.append(_validated(row, config["source"], ctx.settings.max_text_bytes))
-                except ValueError:
+                # Whatever one malformed message raises, the cursor must move past it, or the
+                # mailbox would be stuck on it for good: it is counted as rejected.
+                except Exception:
                     counts.rejected += 1
             _ingest(ctx, connector, items, counts)
             with ctx.db.transaction() as conn:
