@@ -12,8 +12,10 @@ from starlette.types import Scope
 
 from api.audit import routes as audit_routes
 from api.audit.service import install_audit
+from api.connectors import routes as connectors_routes
 from api.corrections import routes as corrections_routes
 from api.customers import routes as customers_routes
+from api.dashboard import connectors as connector_pages
 from api.dashboard import inbox
 from api.dashboard import notifications as notification_pages
 from api.dashboard import taxonomy as taxonomy_pages
@@ -142,6 +144,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(corrections_routes.models_router)
     # Before the inbox: its /inbox/{id}/{action} would otherwise take /inbox/{id}/correct.
     app.include_router(taxonomy_pages.build_router(ShellAuth()))
+    app.include_router(connector_pages.build_router(ShellAuth()))
     # The inbox and signals pages, behind the shell's login, session and CSRF check.
     app.include_router(inbox.build_router(ShellAuth()))
     app.include_router(notification_pages.build_router(ShellAuth()))
@@ -149,5 +152,6 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(notifications_routes.router)
     app.include_router(audit_routes.router)
     app.include_router(privacy_routes.router)
+    app.include_router(connectors_routes.router)
     complete_openapi(app)
     return app

@@ -26,8 +26,9 @@ from store.tenants import Tenant, hash_key
 _bearer = HTTPBearer(auto_error=False, description="An API key from `langnghe keys create`.")
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-# Areas where even reading needs admin: they show keys, who did what, and personal data.
-ADMIN_PREFIXES = ("/v1/keys", "/v1/audit", "/v1/privacy")
+# Areas where even reading needs admin: they show keys, who did what, personal data, and
+# where credentials lead (connectors).
+ADMIN_PREFIXES = ("/v1/keys", "/v1/audit", "/v1/privacy", "/v1/connectors")
 
 
 @dataclass(frozen=True)

@@ -190,6 +190,14 @@ class Settings(BaseSettings):
     digest_interval_s: float = Field(
         default=900.0, gt=0, description="How often due notification digests are looked for."
     )
+    connector_folder_root: Path | None = Field(
+        default=None,
+        description="The only directory under which drop-folder connectors may read "
+        "(and move) files; unset, no drop-folder connector can be created.",
+    )
+    connector_poll_interval_s: float = Field(
+        default=30.0, gt=0, description="How often due connectors are looked for and run."
+    )
 
     # Personal data.
     retention_interval_s: float = Field(

@@ -27,6 +27,8 @@ CUSTOMERS_RESCORE_TASK = "langnghe.customers.rescore"
 RECATEGORIZE_TASK = "langnghe.taxonomy.recategorize"
 TENANT_TRAIN_TASK = "langnghe.tenant.train"
 DIGESTS_TASK = "langnghe.notifications.digests"
+CONNECTORS_PULL_TASK = "langnghe.connectors.pull"
+HELPDESK_TICKETS_TASK = "langnghe.connectors.tickets"
 
 
 def create_celery(settings: Settings) -> Celery:
@@ -43,6 +45,7 @@ def create_celery(settings: Settings) -> Celery:
             "workers.customers",
             "workers.taxonomy_tasks",
             "workers.notification_tasks",
+            "workers.connector_tasks",
         ],
         set_as_current=True,
     )
@@ -63,6 +66,8 @@ def create_celery(settings: Settings) -> Celery:
                     CUSTOMERS_REFRESH_TASK,
                     CUSTOMERS_RESCORE_TASK,
                     DIGESTS_TASK,
+                    CONNECTORS_PULL_TASK,
+                    HELPDESK_TICKETS_TASK,
                 )
             },
         },
@@ -99,6 +104,14 @@ def create_celery(settings: Settings) -> Celery:
             "customers-rescore": {
                 "task": CUSTOMERS_RESCORE_TASK,
                 "schedule": settings.customers_rescore_interval_s,
+            },
+            "connectors-pull": {
+                "task": CONNECTORS_PULL_TASK,
+                "schedule": settings.connector_poll_interval_s,
+            },
+            "helpdesk-tickets": {
+                "task": HELPDESK_TICKETS_TASK,
+                "schedule": settings.deliver_interval_s,
             },
             "tenant-train-due": {
                 "task": TENANT_TRAIN_TASK,

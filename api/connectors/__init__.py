@@ -1,0 +1,1 @@
+"""Connectors: feedback pulled from mailboxes and drop folders, tickets in help desks."""
