@@ -107,16 +107,19 @@ class Pipeline:
         """Version of each aspect domain's model in the models directory."""
         return {d: e["version"] for d, e in self.context.manifest.get("aspects", {}).items()}
 
+    def run(self, items: Sequence[FeedbackText]) -> list[Doc]:
+        """The batch's documents after every component (with each head's probabilities)."""
+        docs = [Doc(item) for item in items]
+        if docs:
+            for component in self.components:
+                component(docs)
+        return docs
+
     def analyze(self, items: Sequence[FeedbackText]) -> list[Analysis]:
         """Analyse a batch; one :class:`Analysis` per item, in order."""
-        if not items:
-            return []
-        docs = [Doc(item) for item in items]
-        for component in self.components:
-            component(docs)
         return [
             Analysis(**doc.out, model_versions=dict(self.model_versions))  # type: ignore[arg-type]
-            for doc in docs
+            for doc in self.run(items)
         ]
 
 
