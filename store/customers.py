@@ -547,3 +547,66 @@ def lukewarm_topics(conn: Conn, tenant_id: UUID, refs: Sequence[str]) -> dict[st
     for row in rows:
         out[row["ref"]].append(row["topic"])
     return out
+
+
+def survey_contacts(
+    conn: Conn, tenant_id: UUID, refs: Sequence[str]
+) -> dict[str, tuple[datetime | None, datetime | None]]:
+    """Per customer: when they last gave feedback (an item or a survey answer), and when
+    they were last asked (a suggested survey or a ``survey_sent`` interaction)."""
+    rows = conn.execute(
+        """
+        SELECT r.ref,
+               GREATEST(
+                   (SELECT max(COALESCE(f.occurred_at, f.received_at)) FROM feedback f
+                    WHERE f.tenant_id = %(tenant)s AND f.customer_ref = r.ref),
+                   (SELECT max(i.occurred_at) FROM interactions i
+                    WHERE i.tenant_id = %(tenant)s AND i.customer_ref = r.ref
+                      AND i.type = 'survey_answered')) AS last_feedback,
+               GREATEST(
+                   (SELECT max(s.suggested_at) FROM survey_suggestions s
+                    WHERE s.tenant_id = %(tenant)s AND s.ref = r.ref),
+                   (SELECT max(i.occurred_at) FROM interactions i
+                    WHERE i.tenant_id = %(tenant)s AND i.customer_ref = r.ref
+                      AND i.type = 'survey_sent')) AS last_asked
+        FROM unnest(%(refs)s::text[]) AS r(ref)
+        """,
+        {"tenant": tenant_id, "refs": list(refs)},
+    ).fetchall()
+    return {r["ref"]: (r["last_feedback"], r["last_asked"]) for r in rows}
+
+
+@dataclass(frozen=True)
+class SurveySuggestion:
+    """A survey to suggest to a customer after one of their interactions."""
+
+    ref: str
+    interaction_id: UUID
+    survey: str
+    channel: str
+
+
+def record_survey_suggestions(
+    conn: Conn, tenant_id: UUID, suggestions: Sequence[SurveySuggestion], at: datetime
+) -> set[UUID]:
+    """Record the suggestions (one per interaction at most); the interaction ids recorded now."""
+    if not suggestions:
+        return set()
+    rows = conn.execute(
+        """
+        INSERT INTO survey_suggestions (tenant_id, ref, interaction_id, survey, channel,
+                                        suggested_at)
+        SELECT %s, * , %s FROM unnest(%s::text[], %s::uuid[], %s::text[], %s::text[])
+        ON CONFLICT (tenant_id, interaction_id) DO NOTHING
+        RETURNING interaction_id
+        """,
+        (
+            tenant_id,
+            at,
+            [s.ref for s in suggestions],
+            [s.interaction_id for s in suggestions],
+            [s.survey for s in suggestions],
+            [s.channel for s in suggestions],
+        ),
+    ).fetchall()
+    return {r["interaction_id"] for r in rows}

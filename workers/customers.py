@@ -33,6 +33,7 @@ from workers.customer_risk import (
     InteractionFact,
     assess,
 )
+from workers.customer_surveys import SurveyPolicy
 from workers.events import COMPLAINT_FLAGGED, CUSTOMER_AT_RISK, CUSTOMER_SEGMENT_CHANGED
 from workers.policy import Priority, load_policy, sla_due
 
@@ -94,6 +95,10 @@ class CustomerSettings(BaseModel):
         "inferred ('detractors'), or never ('off').",
     )
     recovery_priority: Priority = Field(default="p2", description="Priority of recovery cases.")
+    surveys: SurveyPolicy = Field(
+        default_factory=SurveyPolicy,
+        description="When to suggest a survey after an interaction (survey.suggested).",
+    )
 
 
 def load_settings(document: dict[str, Any] | None) -> CustomerSettings:

@@ -17,6 +17,7 @@ TOPIC_EMERGING = "topic.emerging"
 CUSTOMER_AT_RISK = "customer.at_risk"
 CUSTOMER_SEGMENT_CHANGED = "customer.segment_changed"
 FEEDBACK_CORRECTED = "feedback.corrected"
+SURVEY_SUGGESTED = "survey.suggested"
 EVENT_TYPES = (
     FEEDBACK_ANALYZED,
     COMPLAINT_FLAGGED,
@@ -27,6 +28,7 @@ EVENT_TYPES = (
     CUSTOMER_AT_RISK,
     CUSTOMER_SEGMENT_CHANGED,
     FEEDBACK_CORRECTED,
+    SURVEY_SUGGESTED,
 )
 
 

@@ -6,6 +6,7 @@ import base64
 import json
 import math
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -14,8 +15,12 @@ from pydantic import TypeAdapter, ValidationError
 from api.customers.schemas import InteractionBatchIn, InteractionIn
 from api.errors import ApiError
 from store import customers as customers_store
+from store import events as events_store
 from store import interactions as interactions_store
 from store.db import Database
+from workers.customer_risk import InteractionFact
+from workers.customer_surveys import suggest_surveys
+from workers.customers import load_settings
 
 INTERACTION = TypeAdapter(InteractionIn)
 
@@ -70,10 +75,27 @@ def to_new_interaction(item: Any) -> interactions_store.NewInteraction:
 def store_interactions(
     db: Database, tenant_id: UUID, items: Sequence[Any]
 ) -> list[interactions_store.Inserted]:
-    """Insert the interactions in one transaction (customers marked dirty); returns after commit."""
+    """Insert the interactions in one transaction (customers marked dirty); returns after commit.
+
+    The ``survey.suggested`` events the new rows call for (workers.customer_surveys) are
+    appended to the outbox in the same transaction.
+    """
     rows = [to_new_interaction(i) for i in items]
     with db.transaction() as conn:
-        return interactions_store.insert_interactions(conn, tenant_id, rows)
+        inserted = interactions_store.insert_interactions(conn, tenant_id, rows)
+        policy = load_settings(customers_store.get_settings(conn, tenant_id)).surveys
+        fresh = [
+            (
+                i.id,
+                InteractionFact(str(i.id), r.type, r.occurred_at, r.value, r.attributes),
+                r.customer_ref,
+            )
+            for i, r in zip(inserted, rows, strict=True)
+            if not i.duplicate
+        ]
+        events = suggest_surveys(conn, tenant_id, policy, fresh, datetime.now(UTC))
+        events_store.append_events(conn, tenant_id, events)
+        return inserted
 
 
 def encode_cursor(risk: float, ref: str) -> str:
