@@ -610,3 +610,94 @@ def record_survey_suggestions(
         ),
     ).fetchall()
     return {r["interaction_id"] for r in rows}
+
+
+# Loyalty per period and class. A customer is in a period when they did anything in it (an
+# interaction); their class is their latest real answer at or before the period's end: NPS
+# (survey_answered nps, feedback survey_score) and CSAT (survey_answered csat, stars).
+_LOYALTY = """
+WITH periods AS (
+    SELECT (s AT TIME ZONE 'UTC') AS start, ((s + %(step)s::interval) AT TIME ZONE 'UTC') AS "end"
+    FROM generate_series(
+        date_trunc(%(unit)s, %(now)s::timestamptz AT TIME ZONE 'UTC')
+            - (%(n)s - 1) * %(step)s::interval,
+        date_trunc(%(unit)s, %(now)s::timestamptz AT TIME ZONE 'UTC'),
+        %(step)s::interval) AS s
+), answers AS MATERIALIZED (
+    SELECT customer_ref AS ref, occurred_at AS at, (attributes->>'nps')::real AS nps,
+           (attributes->>'csat')::real AS csat
+    FROM interactions WHERE tenant_id = %(tenant)s AND type = 'survey_answered'
+    UNION ALL
+    SELECT customer_ref, COALESCE(occurred_at, received_at), survey_score, rating
+    FROM feedback
+    WHERE tenant_id = %(tenant)s AND customer_ref IS NOT NULL
+      AND (survey_score IS NOT NULL OR rating IS NOT NULL)
+), active AS (
+    SELECT p.start, p."end", i.customer_ref AS ref,
+           count(*) FILTER (WHERE i.type = 'order') AS orders,
+           COALESCE(sum(i.value) FILTER (WHERE i.type = 'order'), 0) AS revenue,
+           bool_or(i.type = 'cancellation') AS cancelled
+    FROM periods p JOIN interactions i
+         ON i.tenant_id = %(tenant)s AND i.occurred_at >= p.start AND i.occurred_at < p."end"
+    GROUP BY 1, 2, 3
+), classed AS (
+    SELECT a.*,
+           (SELECT CASE WHEN x.nps >= 9 THEN 'promoter' WHEN x.nps >= 7 THEN 'passive'
+                        ELSE 'detractor' END
+            FROM answers x WHERE x.ref = a.ref AND x.at < a."end" AND x.nps IS NOT NULL
+            ORDER BY x.at DESC LIMIT 1) AS nps_class,
+           (SELECT CASE WHEN x.csat >= 4 THEN 'high' WHEN x.csat >= 3 THEN 'neutral'
+                        ELSE 'low' END
+            FROM answers x WHERE x.ref = a.ref AND x.at < a."end" AND x.csat IS NOT NULL
+            ORDER BY x.at DESC LIMIT 1) AS csat_band,
+           CASE WHEN a."end" + (a."end" - a.start) > %(now)s THEN NULL
+                ELSE NOT EXISTS (SELECT 1 FROM interactions n
+                                 WHERE n.tenant_id = %(tenant)s AND n.customer_ref = a.ref
+                                   AND n.occurred_at >= a."end"
+                                   AND n.occurred_at < a."end" + (a."end" - a.start))
+           END AS lapsed
+    FROM active a
+), dims AS (
+    SELECT start, 'nps_class' AS dimension, COALESCE(nps_class, 'unknown') AS class, orders,
+           revenue, cancelled, lapsed FROM classed
+    UNION ALL
+    SELECT start, 'csat_band', COALESCE(csat_band, 'unknown'), orders, revenue, cancelled,
+           lapsed FROM classed
+)
+SELECT p.start, p."end", d.dimension, d.class,
+       count(d.class) AS customers,
+       count(*) FILTER (WHERE d.orders > 0) AS buyers,
+       count(*) FILTER (WHERE d.orders > 1) AS repeat_buyers,
+       COALESCE(sum(d.revenue), 0)::double precision AS revenue,
+       count(*) FILTER (WHERE d.cancelled) AS cancelled,
+       count(*) FILTER (WHERE d.lapsed) AS lapsed,
+       bool_and(d.lapsed IS NOT NULL) AS lapse_known
+FROM periods p LEFT JOIN dims d ON d.start = p.start
+GROUP BY 1, 2, 3, 4
+ORDER BY 1, 3, 4
+"""
+
+LOYALTY_STEPS = {"week": "1 week", "month": "1 month", "quarter": "3 months"}
+
+
+def loyalty(
+    conn: Conn, tenant_id: UUID, period: str, periods: int, now: datetime
+) -> list[dict[str, Any]]:
+    """Per period (UTC, the last ``periods`` up to ``now``), dimension and class: counts.
+
+    One row per (period start, dimension, class) with ``customers`` (active in the
+    period), ``buyers`` (at least one order), ``repeat_buyers`` (two or more), ``revenue``
+    (their orders' values), ``cancelled`` (a cancellation in the period), ``lapsed`` (no
+    interaction in the next period; ``lapse_known`` is false while that period is not
+    over). A period with no activity has one row with ``dimension`` NULL.
+    """
+    return conn.execute(
+        _LOYALTY,
+        {
+            "tenant": tenant_id,
+            "unit": period,
+            "step": LOYALTY_STEPS[period],
+            "n": periods,
+            "now": now,
+        },
+    ).fetchall()

@@ -19,6 +19,7 @@ from api.customers.schemas import (
     LoopEntry,
     LoopList,
     LoopPage,
+    LoyaltyReport,
     Reconciliation,
     RiskBand,
     Segment,
@@ -236,6 +237,20 @@ def loop_list(
     if page.next_cursor:
         headers["X-Next-Cursor"] = page.next_cursor
     return Response(out.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)
+
+
+@router.get("/loyalty", response_model=LoyaltyReport)
+def loyalty(
+    tenant: TenantDep,
+    db: DbDep,
+    period: Literal["week", "month", "quarter"] = "month",
+    periods: Annotated[int, Query(ge=1, le=60, description="How many, up to now.")] = 12,
+) -> dict[str, Any]:
+    """Repeat-purchase rate, revenue per customer and churn by NPS class and CSAT band.
+
+    From the interactions, per UTC period, the last ``periods`` of them, oldest first.
+    """
+    return service.loyalty_report(db, tenant.id, period, periods)
 
 
 @router.get("/settings", response_model=CustomerSettings)

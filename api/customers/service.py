@@ -184,3 +184,52 @@ def customer_detail(db: Database, tenant_id: UUID, ref: str) -> dict[str, Any]:
     ]
     timeline.sort(key=lambda e: (e["at"], str(e["id"])), reverse=True)
     return {**profile_out(row), "timeline": timeline, "cases": cases, "segment_history": history}
+
+
+LOYALTY_CLASSES = {
+    "nps_class": ("promoter", "passive", "detractor", "unknown"),
+    "csat_band": ("high", "neutral", "low", "unknown"),
+}
+
+
+def _ratio(part: float, whole: float) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def loyalty_report(db: Database, tenant_id: UUID, period: str, periods: int) -> dict[str, Any]:
+    """The loyalty report (``LoyaltyReport`` fields) over the last ``periods`` periods."""
+    with db.transaction() as conn:
+        rows = customers_store.loyalty(conn, tenant_id, period, periods, datetime.now(UTC))
+    by_start: dict[datetime, dict[str, Any]] = {}
+    for r in rows:
+        entry = by_start.setdefault(r["start"], {"start": r["start"], "end": r["end"], "cells": {}})
+        if r["dimension"] is not None:
+            entry["cells"][(r["dimension"], r["class"])] = r
+    out = []
+    for entry in by_start.values():
+        cells = entry.pop("cells")
+        report: dict[str, Any] = {
+            **entry,
+            "customers": sum(c["customers"] for (d, _), c in cells.items() if d == "nps_class"),
+        }
+        for dimension, names in LOYALTY_CLASSES.items():
+            report[dimension] = []
+            for name in names:
+                c = cells.get((dimension, name))
+                n = c["customers"] if c else 0
+                report[dimension].append(
+                    {
+                        "name": name,
+                        "customers": n,
+                        "buyers": c["buyers"] if c else 0,
+                        "repeat_purchase_rate": _ratio(c["repeat_buyers"], c["buyers"])
+                        if c
+                        else None,
+                        "revenue": round(c["revenue"], 2) if c else 0.0,
+                        "revenue_per_customer": _ratio(c["revenue"], n) if c else None,
+                        "churn_rate": _ratio(c["cancelled"], n) if c else None,
+                        "lapse_rate": _ratio(c["lapsed"], n) if c and c["lapse_known"] else None,
+                    }
+                )
+        out.append(report)
+    return {"period": period, "periods": out}
