@@ -12,7 +12,15 @@ from uuid import UUID
 
 from pydantic import TypeAdapter, ValidationError
 
-from api.customers.schemas import InteractionBatchIn, InteractionIn
+from api.customers.schemas import (
+    CustomerOut,
+    CustomerPage,
+    InteractionBatchIn,
+    InteractionIn,
+    LoopEntry,
+    LoopList,
+    LoopPage,
+)
 from api.errors import ApiError
 from store import customers as customers_store
 from store import events as events_store
@@ -114,6 +122,52 @@ def decode_cursor(cursor: str) -> tuple[float, str]:
         return float(risk), ref
     except (ValueError, TypeError) as exc:
         raise ApiError(400, "invalid_cursor", "The cursor is not valid.") from exc
+
+
+def customer_page(
+    db: Database,
+    tenant_id: UUID,
+    filters: customers_store.CustomerFilter,
+    limit: int,
+    cursor: str | None,
+) -> CustomerPage:
+    """One page of profiles matching ``filters``, riskiest first, with the total count."""
+    after = decode_cursor(cursor) if cursor else None
+    with db.transaction() as conn:
+        rows = customers_store.list_customers(conn, tenant_id, filters, limit, after)
+        count = customers_store.count_customers(conn, tenant_id, filters)
+    next_cursor = (
+        encode_cursor(rows[-1]["sort_risk"], rows[-1]["ref"]) if len(rows) == limit else None
+    )
+    return CustomerPage(
+        items=[CustomerOut(**profile_out(r)) for r in rows], count=count, next_cursor=next_cursor
+    )
+
+
+# High risk, no complaint ever, not cancelled.
+SILENT_DETRACTORS = customers_store.CustomerFilter(risk_band="high", silent=True, cancelled=False)
+# Each loop list: the segment, and the band that keeps it to those it is for.
+LOOPS: dict[str, customers_store.CustomerFilter] = {
+    "detractors": customers_store.CustomerFilter(segment="detractor", cancelled=False),
+    "passives": customers_store.CustomerFilter(segment="passive", cancelled=False),
+    "promoters": customers_store.CustomerFilter(
+        segment="promoter", risk_band="low", cancelled=False
+    ),
+}
+
+
+def loop_page(
+    db: Database, tenant_id: UUID, name: LoopList, limit: int, cursor: str | None
+) -> LoopPage:
+    """One page of a loop list; passives carry the topics of their lukewarm feedback."""
+    page = customer_page(db, tenant_id, LOOPS[name], limit, cursor)
+    refs = [c.ref for c in page.items]
+    topics: dict[str, list[str]] = {}
+    if name == "passives" and refs:
+        with db.transaction() as conn:
+            topics = customers_store.lukewarm_topics(conn, tenant_id, refs)
+    entries = [LoopEntry(**c.model_dump(), topics=topics.get(c.ref, [])) for c in page.items]
+    return LoopPage(name=name, items=entries, count=page.count, next_cursor=page.next_cursor)
 
 
 def profile_out(row: dict[str, Any]) -> dict[str, Any]:
