@@ -14,6 +14,7 @@ from api.audit import routes as audit_routes
 from api.audit.service import install_audit
 from api.corrections import routes as corrections_routes
 from api.customers import routes as customers_routes
+from api.dashboard import customers as customer_pages
 from api.dashboard import inbox
 from api.dashboard import taxonomy as taxonomy_pages
 from api.dashboard.router import ShellAuth
@@ -142,6 +143,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(taxonomy_pages.build_router(ShellAuth()))
     # The inbox and signals pages, behind the shell's login, session and CSRF check.
     app.include_router(inbox.build_router(ShellAuth()))
+    app.include_router(customer_pages.build_router(ShellAuth()))
     app.include_router(keys_routes.router)
     app.include_router(audit_routes.router)
     app.include_router(privacy_routes.router)

@@ -701,3 +701,15 @@ def loyalty(
             "now": now,
         },
     ).fetchall()
+
+
+def segment_entries(conn: Conn, tenant_id: UUID, since: datetime) -> dict[str, int]:
+    """How many customers entered each segment since ``since`` (from the segment history)."""
+    rows = conn.execute(
+        """
+        SELECT segment, count(DISTINCT ref) AS n FROM customer_segment_history
+        WHERE tenant_id = %s AND changed_at >= %s AND segment IS NOT NULL GROUP BY segment
+        """,
+        (tenant_id, since),
+    ).fetchall()
+    return {r["segment"]: r["n"] for r in rows}

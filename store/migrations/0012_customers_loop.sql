@@ -15,3 +15,6 @@ CREATE TABLE survey_suggestions (
 );
 -- The cap reads a customer's latest suggestion.
 CREATE INDEX survey_suggestions_ref ON survey_suggestions (tenant_id, ref, suggested_at DESC);
+
+-- The dashboard's loop-list trends: who entered each segment lately.
+CREATE INDEX customer_segment_history_changed ON customer_segment_history (tenant_id, changed_at);
