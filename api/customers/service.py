@@ -12,6 +12,7 @@ from uuid import UUID
 
 from pydantic import TypeAdapter, ValidationError
 
+from api.bodies import decode_batch, invalid
 from api.customers.schemas import (
     CustomerOut,
     CustomerPage,
@@ -33,35 +34,17 @@ from workers.customers import load_settings
 INTERACTION = TypeAdapter(InteractionIn)
 
 
-def _errors(exc: ValidationError) -> list[dict[str, Any]]:
-    return [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
-
-
 def parse_interactions_body(raw: bytes, max_request_bytes: int, max_items: int) -> list[Any]:
     """Decode and validate a POST body (one interaction or ``{"items": [...]}``), or raise a 4xx."""
     if len(raw) > max_request_bytes:
         raise ApiError(413, "request_too_large", "The request body is too large.")
-    try:
-        document = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise ApiError(400, "invalid_encoding", "The body is not valid UTF-8.") from exc
-    except json.JSONDecodeError as exc:
-        raise ApiError(400, "invalid_json", f"The body is not valid JSON: {exc.msg}.") from exc
-    is_batch = isinstance(document, dict) and "items" in document
-    size = len(document["items"]) if is_batch and isinstance(document["items"], list) else 0
-    if size > max_items:
-        raise ApiError(
-            413,
-            "batch_too_large",
-            f"A batch holds at most {max_items} interactions.",
-            {"items": size, "limit": max_items},
-        )
+    document, is_batch = decode_batch(raw, max_items, "interactions")
     try:
         if is_batch:
             return list(InteractionBatchIn.model_validate(document).items)
         return [INTERACTION.validate_python(document)]
     except ValidationError as exc:
-        raise ApiError(422, "validation_error", "The request is not valid.", _errors(exc)) from exc
+        raise invalid(exc) from exc
 
 
 def to_new_interaction(item: Any) -> interactions_store.NewInteraction:
