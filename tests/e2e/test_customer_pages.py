@@ -9,8 +9,6 @@ Needs Debian's chromium and chromium-driver; screenshots go to test-artifacts/.
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,48 +16,23 @@ from uuid import UUID
 
 import httpx
 import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.ui import Select
 
 from langnghe.config import Settings
 from store.db import Database
 from tests.conftest import TenantKey
+from tests.e2e.browser import browser, shot, submit
 from tests.helpers import running_api
 from tests.integration.scripted import ScriptedAnalyzer
 from workers.analysis import analyze_batch
 from workers.customers import refresh_dirty
 
 pytestmark = pytest.mark.e2e
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-
-if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
-    pytest.skip("chromium and chromium-driver are not installed", allow_module_level=True)
-
-from selenium import webdriver  # noqa: E402
-from selenium.webdriver.chrome.service import Service  # noqa: E402
-from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
-from selenium.webdriver.support import expected_conditions as ec  # noqa: E402
-from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
+__all__ = ["browser"]  # the fixture, imported for pytest
 
 NOW = datetime.now(UTC)
-
-
-@pytest.fixture
-def browser() -> Iterator[WebDriver]:
-    """Headless Chromium at a laptop's screen size."""
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
-        options.add_argument(arg)
-    options.add_argument("--window-size=1366,900")
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(180)
-    try:
-        yield driver
-    finally:
-        driver.quit()
 
 
 def _ago(days: float) -> str:
@@ -89,16 +62,8 @@ def _answer(ref: str, days: float, nps: int) -> dict[str, Any]:
     }
 
 
-def _submit(browser: WebDriver, by: str, value: str) -> None:
-    """Click a submit button or link and wait for the next page."""
-    page = browser.find_element(By.TAG_NAME, "html")
-    browser.find_element(by, value).click()
-    WebDriverWait(browser, 20).until(ec.staleness_of(page))
-
-
 def _shot(browser: WebDriver, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    browser.save_screenshot(str(ARTIFACTS / f"customers-{name}.png"))
+    shot(browser, f"customers-{name}")
 
 
 def _refs(browser: WebDriver, table: str) -> list[str]:
@@ -157,7 +122,7 @@ def test_a_lead_sees_who_is_at_risk_why_and_the_loop_lists(
 
         browser.get(f"{url}/dashboard/customers")
         browser.find_element(By.ID, "api_key").send_keys(tenant.key)
-        _submit(browser, By.CSS_SELECTOR, "button[type=submit]")
+        submit(browser, By.CSS_SELECTOR, "button[type=submit]")
         assert browser.current_url.endswith("/dashboard/customers")
         assert "Customers" in browser.find_element(By.CSS_SELECTOR, "header.top nav").text
         assert _refs(browser, "customers") == ranked
@@ -172,11 +137,11 @@ def test_a_lead_sees_who_is_at_risk_why_and_the_loop_lists(
         _shot(browser, "list")
 
         Select(browser.find_element(By.NAME, "segment")).select_by_value("promoter")
-        _submit(browser, By.ID, "filter")
+        submit(browser, By.ID, "filter")
         assert _refs(browser, "customers") == ["fan"]
 
         browser.get(f"{url}/dashboard/customers")
-        _submit(browser, By.CSS_SELECTOR, "#customers tr[data-ref=quiet] a")
+        submit(browser, By.CSS_SELECTOR, "#customers tr[data-ref=quiet] a")
         assert browser.find_element(By.ID, "ref").text == "quiet"
         reasons = browser.find_elements(By.CSS_SELECTOR, "#reasons li")
         assert reasons[0].get_attribute("data-code") == "silence_after_bad_experience"
