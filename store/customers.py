@@ -37,8 +37,9 @@ AGGREGATE_COLUMNS = (
 )
 
 # Per customer of %(tenant)s (the %(refs)s customers, or all: see _aggregate). The rolling
-# inferred CSAT is over the last 10 analysed items; real answers are the latest NPS (survey_score or a
-# survey_answered nps) and the latest CSAT (stars, metadata.csat or a survey_answered csat).
+# inferred CSAT is over the last 10 analysed items; real answers are the latest NPS
+# (survey_score or a survey_answered nps) and the latest CSAT (stars, metadata.csat or a
+# survey_answered csat).
 _AGGREGATE = """
 WITH fb AS (
     SELECT f.id, f.customer_ref AS ref, COALESCE(f.occurred_at, f.received_at) AS at, f.channel,
