@@ -27,17 +27,29 @@ from selenium.webdriver.support import expected_conditions as ec  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 
-@pytest.fixture
-def browser() -> Iterator[WebDriver]:
-    """Headless Chromium at a laptop's screen size."""
+def start_chrome(*extra: str) -> WebDriver:
+    """Headless Chromium at a laptop's screen size, with any extra command-line switches."""
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        "--window-size=1366,900",
+        *extra,
+    ):
         options.add_argument(arg)
-    options.add_argument("--window-size=1366,900")
     driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
     # Generous: the suite shares two cores with everything else on the machine.
     driver.set_page_load_timeout(180)
+    return driver
+
+
+@pytest.fixture
+def browser() -> Iterator[WebDriver]:
+    """Headless Chromium for one test."""
+    driver = start_chrome()
     try:
         yield driver
     finally:
