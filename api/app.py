@@ -16,6 +16,7 @@ from api.connectors import routes as connectors_routes
 from api.corrections import routes as corrections_routes
 from api.customers import routes as customers_routes
 from api.dashboard import connectors as connector_pages
+from api.dashboard import customers as customer_pages
 from api.dashboard import inbox
 from api.dashboard import notifications as notification_pages
 from api.dashboard import taxonomy as taxonomy_pages
@@ -148,6 +149,7 @@ def create_app(settings: Settings) -> FastAPI:
     # The inbox and signals pages, behind the shell's login, session and CSRF check.
     app.include_router(inbox.build_router(ShellAuth()))
     app.include_router(notification_pages.build_router(ShellAuth()))
+    app.include_router(customer_pages.build_router(ShellAuth()))
     app.include_router(keys_routes.router)
     app.include_router(notifications_routes.router)
     app.include_router(audit_routes.router)

@@ -18,7 +18,8 @@ have cancelled; a customer "churns within 30 days" when their hidden departure i
 T + 30 days (a customer who already left silently counts: nobody has noticed yet).
 Printed: AUC, precision in the top 10% and recall of silent churners (never complained) in
 the top 20%, for the transparent score and for the model trained on the outcomes the
-tenant reported (cancellations seen in the 30 days before T, features as of T - 30).
+tenant's rows show (cancellations and lapses in the 30 days before T, features as of
+T - 30; see workers.customer_model.churn_label).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import random
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from workers.customer_model import auc, precision_at, recall_at, train_and_compare
+from workers.customer_model import auc, churn_label, precision_at, recall_at, train_and_compare
 from workers.customer_risk import Assessment, FeedbackFact, InteractionFact, assess
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -208,16 +209,11 @@ def evaluate(customers: list[Customer]) -> dict[str, float | int | None]:
     transparent = [a.risk for a in now]
 
     # With outcomes, as `langnghe train --churn` does it: features as of T - 30, labels =
-    # cancellations the tenant saw in (T-30, T], fit on 70%, compared on the held-out 30%;
+    # cancellations or lapses the tenant saw in (T-30, T], fit on 70%, compared on the held-out 30%;
     # the model scores at T only if it beat the transparent score there.
     t0 = t - HORIZON
     train = [c for c in customers if _eligible(c, t0)]
-    outcomes = {
-        c.ref: int(
-            any(i.type == "cancellation" and _at(t0) < i.at <= _at(t) for i in c.interactions)
-        )
-        for c in train
-    }
+    outcomes = {c.ref: churn_label(c.feedback, c.interactions, _at(t0), _at(t)) for c in train}
     model, report = train_and_compare({c.ref: _assess(c, t0) for c in train}, outcomes)
     chosen = model if model is not None and report["use_model"] else None
     trained = [chosen.predict(a) for a in now] if chosen else transparent
@@ -228,12 +224,12 @@ def evaluate(customers: list[Customer]) -> dict[str, float | int | None]:
         "churn_30d": sum(labels),
         "silent_churners": sum(silent),
         "train_customers": len(train),
-        "train_cancellations": sum(outcomes.values()),
+        "train_churned": sum(outcomes.values()),
         "auc_transparent": auc(transparent, labels),
         "p_top10_transparent": precision_at(transparent, labels, 0.10),
         "silent_recall_top20_transparent": recall_at(transparent, silent, 0.20),
-        "heldout_auc_cancel_transparent": report.get("transparent", {}).get("auc"),
-        "heldout_auc_cancel_model": report.get("model", {}).get("auc"),
+        "heldout_auc_churn_transparent": report.get("transparent", {}).get("auc"),
+        "heldout_auc_churn_model": report.get("model", {}).get("auc"),
         "model_chosen": int(chosen is not None),
         "auc_with_outcomes": auc(trained, labels),
         "p_top10_with_outcomes": precision_at(trained, labels, 0.10),

@@ -15,6 +15,7 @@ from uuid import UUID, uuid4
 from psycopg.types.json import Jsonb
 
 from store.db import Conn
+from store.idempotency import Inserted, outcome
 
 
 @dataclass(frozen=True)
@@ -31,15 +32,6 @@ class NewFeedback:
     occurred_at: datetime | None = None
     language: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Inserted:
-    """The id an item got, and whether it was already there."""
-
-    id: UUID
-    external_id: str | None
-    duplicate: bool
 
 
 @dataclass(frozen=True)
@@ -97,24 +89,9 @@ def insert_feedback(conn: Conn, tenant_id: UUID, items: Sequence[NewFeedback]) -
         ),
     ).fetchall()
     inserted = {r["id"] for r in rows}
-    clashes = [item for new_id, item in zip(ids, items, strict=True) if new_id not in inserted]
-    existing: dict[tuple[str, str | None], UUID] = {}
-    if clashes:
-        found = conn.execute(
-            """
-            SELECT id, source, external_id FROM feedback
-            WHERE tenant_id = %s AND (source, external_id) IN
-                  (SELECT * FROM unnest(%s::text[], %s::text[]))
-            """,
-            (tenant_id, [c.source for c in clashes], [c.external_id for c in clashes]),
-        ).fetchall()
-        existing = {(r["source"], r["external_id"]): r["id"] for r in found}
-    return [
-        Inserted(new_id, item.external_id, duplicate=False)
-        if new_id in inserted
-        else Inserted(existing[(item.source, item.external_id)], item.external_id, duplicate=True)
-        for new_id, item in zip(ids, items, strict=True)
-    ]
+    return outcome(
+        conn, "feedback", tenant_id, ids, [(i.source, i.external_id) for i in items], inserted
+    )
 
 
 def get_feedback(conn: Conn, tenant_id: UUID, feedback_id: UUID) -> dict[str, Any] | None:

@@ -11,6 +11,7 @@ from uuid import UUID, uuid4
 from psycopg.types.json import Jsonb
 
 from store.db import Conn
+from store.idempotency import Inserted, outcome
 
 INTERACTION_TYPES = (
     "order",
@@ -34,15 +35,6 @@ class NewInteraction:
     external_id: str | None = None
     value: float | None = None
     attributes: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Inserted:
-    """The id an interaction got, and whether it was already there."""
-
-    id: UUID
-    external_id: str | None
-    duplicate: bool
 
 
 def insert_interactions(
@@ -81,24 +73,9 @@ def insert_interactions(
     ).fetchall()
     inserted = {r["id"] for r in rows}
     mark_dirty(conn, tenant_id, sorted({r["customer_ref"] for r in rows}))
-    clashes = [item for new_id, item in zip(ids, items, strict=True) if new_id not in inserted]
-    existing: dict[tuple[str, str | None], UUID] = {}
-    if clashes:
-        found = conn.execute(
-            """
-            SELECT id, source, external_id FROM interactions
-            WHERE tenant_id = %s AND (source, external_id) IN
-                  (SELECT * FROM unnest(%s::text[], %s::text[]))
-            """,
-            (tenant_id, [c.source for c in clashes], [c.external_id for c in clashes]),
-        ).fetchall()
-        existing = {(r["source"], r["external_id"]): r["id"] for r in found}
-    return [
-        Inserted(new_id, item.external_id, duplicate=False)
-        if new_id in inserted
-        else Inserted(existing[(item.source, item.external_id)], item.external_id, duplicate=True)
-        for new_id, item in zip(ids, items, strict=True)
-    ]
+    return outcome(
+        conn, "interactions", tenant_id, ids, [(i.source, i.external_id) for i in items], inserted
+    )
 
 
 def mark_dirty(conn: Conn, tenant_id: UUID, refs: Sequence[str]) -> None:

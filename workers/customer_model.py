@@ -16,12 +16,24 @@ import hashlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from workers.customer_risk import Assessment
+from workers.customer_risk import (
+    ACTIVITY_TYPES,
+    DEFAULT_GAP,
+    Assessment,
+    FeedbackFact,
+    InteractionFact,
+    usual_gap,
+)
+
+# A customer silent for this many of their own usual gaps at the end of the horizon has
+# lapsed: they count as churned, as a cancellation does.
+LAPSE_GAPS = 2.0
 
 FEATURES = (
     "silence_ratio",
@@ -48,6 +60,30 @@ def feature_vector(a: Assessment) -> list[float]:
         math.log1p(max(0.0, values.get(name, 0.0))) if name in _LOGGED else values.get(name, 0.0)
         for name in FEATURES
     ]
+
+
+def churn_label(
+    feedback: Sequence[FeedbackFact],
+    interactions: Sequence[InteractionFact],
+    cutoff: datetime,
+    now: datetime,
+) -> int:
+    """1 when the customer cancelled in ``(cutoff, now]`` or lapsed: nothing of their own
+    initiative in ``(cutoff, now]`` and silent for ``LAPSE_GAPS`` of their usual gaps by
+    ``now``; else 0.
+
+    Cancellations alone are not enough: many customers leave without cancelling, and a
+    model trained on cancellations learns that long silence means staying.
+    """
+    if any(i.type == "cancellation" and cutoff < i.at <= now for i in interactions):
+        return 1
+    activity = [f.at for f in feedback if f.at <= now]
+    activity += [i.at for i in interactions if i.type in ACTIVITY_TYPES and i.at <= now]
+    if not activity or max(activity) > cutoff:
+        return 0
+    before = [at for at in activity if at <= cutoff]
+    gap = usual_gap([i.at for i in interactions if i.type == "order" and i.at <= cutoff], before)
+    return int(now - max(activity) >= LAPSE_GAPS * (gap or DEFAULT_GAP))
 
 
 def held_out(ref: str) -> bool:

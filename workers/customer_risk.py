@@ -26,6 +26,8 @@ DAY = timedelta(days=1)
 # A customer with too little history for their own rhythm is measured against this gap.
 DEFAULT_GAP = 30 * DAY
 LATE_DELIVERY = DAY
+# Events this close together are one visit, not a gap in the customer's rhythm.
+VISIT = timedelta(hours=1)
 FAILED_DELIVERY_GRACE = 2 * DAY
 LONG_WAIT_S = 900
 HIGH_BAND = 0.5
@@ -110,6 +112,39 @@ def _when(value: Any) -> datetime | None:
     return None
 
 
+def _median_gap(times: Sequence[datetime]) -> timedelta | None:
+    gaps = [(b - a) / DAY for a, b in itertools.pairwise(sorted(times))]
+    gaps = [g for g in gaps if g > VISIT / DAY]
+    return median(gaps) * DAY if len(gaps) >= 3 else None
+
+
+def usual_gap(orders: Sequence[datetime], activity: Sequence[datetime]) -> timedelta | None:
+    """The customer's own rhythm: the median gap between their orders (four or more), else
+    between all they did on their own initiative; None with too little history.
+
+    Orders first because a contact and a review follow an order within days: counted as
+    gaps, they would halve the rhythm and make every customer look silent.
+    """
+    return _median_gap(orders) or _median_gap(activity)
+
+
+def frequency_drop_weight(ratio: float) -> float:
+    """The weight of a silence ``ratio`` times the customer's usual gap.
+
+    Silence is the strongest sign a customer left: the longer it runs against their own
+    rhythm, the less likely they are merely between visits, so the weight rises quickly
+    towards 0.95 (0.42 at 1.25 gaps, 0.67 at 1.5, 0.89 at 2).
+    """
+    return min(0.95, 1.0 - math.exp(-2.2 * (ratio - 1.0)))
+
+
+def bad_experiences_weight(ages: Sequence[timedelta]) -> float:
+    """The weight of recent bad experiences: each counts 0.2 when fresh, fading with a
+    45-day time constant (the memory of a bad experience fades), and they compound as a
+    noisy OR (three fresh ones: about 0.49); at most 0.6."""
+    return min(0.6, 1.0 - math.prod(1.0 - 0.3 * math.exp(-(age / DAY) / 45) for age in ages))
+
+
 def bad_experience(i: InteractionFact, now: datetime) -> str | None:
     """Why this interaction was a bad experience, or None."""
     a = i.attributes
@@ -177,21 +212,19 @@ def assess(
     activity: list[tuple[datetime, str, str]] = [(f.at, "feedback", f.id) for f in feedback]
     activity += [(i.at, "interaction", i.id) for i in interactions if i.type in ACTIVITY_TYPES]
     activity.sort()
-    gaps = [(b[0] - a[0]) / DAY for a, b in itertools.pairwise(activity)]
-    gaps = [g for g in gaps if g > 1 / 24]  # same-hour events are one visit
-    usual = median(gaps) * DAY if len(gaps) >= 3 else None
+    usual = usual_gap([i.at for i in interactions if i.type == "order"], [a[0] for a in activity])
     gap = max(usual or DEFAULT_GAP, DAY)
     last = activity[-1] if activity else None
     silence = (now - last[0]) if last else None
     features["silence_ratio"] = (silence / gap) if silence is not None else 0.0
     features["activity_count"] = float(len(activity))
 
-    if usual is not None and silence is not None and silence >= 1.5 * gap:
+    if usual is not None and silence is not None and silence >= 1.25 * gap:
         ratio = silence / gap
         reasons.append(
             _point(
                 "frequency_drop",
-                min(0.6, 0.2 * (ratio - 1)),
+                frequency_drop_weight(ratio),
                 f"silent {silence / DAY:.0f} days against a usual {gap / DAY:.0f}",
                 last,
             )
@@ -209,7 +242,8 @@ def assess(
         after = [a for a in activity if a[0] > at and a[2] != row_id]
         since = now - at
         if not after and since <= 180 * DAY and since >= max(gap, 7 * DAY):
-            weight = min(0.65, 0.35 + 0.15 * (since / gap - 1))
+            # Silence after a bad experience weighs more than silence alone.
+            weight = min(0.97, 0.35 + 0.65 * frequency_drop_weight(since / gap))
             reasons.append(
                 Reason(
                     "silence_after_bad_experience",
@@ -224,7 +258,7 @@ def assess(
         reasons.append(
             Reason(
                 "bad_experiences",
-                min(0.3, 0.1 * len(recent_bad)),
+                bad_experiences_weight([now - i.at for i, _ in recent_bad]),
                 f"{len(recent_bad)} bad experience(s) in 60 days: "
                 + "; ".join(why for _, why in recent_bad[-3:]),
                 interaction_ids=tuple(i.id for i, _ in recent_bad),

@@ -24,7 +24,7 @@ from store import interactions as interactions_store
 from store.db import Conn, Database
 from store.events import NewEvent
 from workers.celery_app import CUSTOMERS_REFRESH_TASK, CUSTOMERS_RESCORE_TASK
-from workers.customer_model import ChurnModel, train_and_compare
+from workers.customer_model import ChurnModel, churn_label, train_and_compare
 from workers.customer_risk import (
     HIGH_BAND,
     MEDIUM_BAND,
@@ -33,6 +33,7 @@ from workers.customer_risk import (
     InteractionFact,
     assess,
 )
+from workers.customer_surveys import SurveyPolicy
 from workers.events import COMPLAINT_FLAGGED, CUSTOMER_AT_RISK, CUSTOMER_SEGMENT_CHANGED
 from workers.policy import Priority, load_policy, sla_due
 
@@ -94,6 +95,10 @@ class CustomerSettings(BaseModel):
         "inferred ('detractors'), or never ('off').",
     )
     recovery_priority: Priority = Field(default="p2", description="Priority of recovery cases.")
+    surveys: SurveyPolicy = Field(
+        default_factory=SurveyPolicy,
+        description="When to suggest a survey after an interaction (survey.suggested).",
+    )
 
 
 def load_settings(document: dict[str, Any] | None) -> CustomerSettings:
@@ -324,7 +329,7 @@ def train_churn(
                 if not seen or any(at <= cutoff for at in cancels):
                     continue
                 assessed[ref] = assess(facts, rows, cutoff)
-                labels[ref] = int(any(cutoff < at <= now for at in cancels))
+                labels[ref] = churn_label(facts, rows, cutoff, now)
     model, report = train_and_compare(assessed, labels)
     report["horizon_days"] = horizon_days
     if model is not None:

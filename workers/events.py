@@ -19,6 +19,7 @@ CUSTOMER_SEGMENT_CHANGED = "customer.segment_changed"
 FEEDBACK_CORRECTED = "feedback.corrected"
 # A notification channel's scheduled summary (queued for that channel only).
 DIGEST_SUPPORT = "digest.support"
+SURVEY_SUGGESTED = "survey.suggested"
 EVENT_TYPES = (
     FEEDBACK_ANALYZED,
     COMPLAINT_FLAGGED,
@@ -30,6 +31,7 @@ EVENT_TYPES = (
     CUSTOMER_SEGMENT_CHANGED,
     FEEDBACK_CORRECTED,
     DIGEST_SUPPORT,
+    SURVEY_SUGGESTED,
 )
 
 

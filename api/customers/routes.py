@@ -14,11 +14,10 @@ from api.auth import TenantDep
 from api.customers import service
 from api.customers.schemas import (
     CustomerDetail,
-    CustomerOut,
     CustomerPage,
-    LoopEntry,
     LoopList,
     LoopPage,
+    LoyaltyReport,
     Reconciliation,
     RiskBand,
     Segment,
@@ -96,29 +95,6 @@ async def post_interactions(
     )
 
 
-def _page(
-    db: DbDep,
-    tenant: TenantDep,
-    filters: customers_store.CustomerFilter,
-    limit: int,
-    cursor: str | None,
-) -> CustomerPage:
-    after = service.decode_cursor(cursor) if cursor else None
-    with db.transaction() as conn:
-        rows = customers_store.list_customers(conn, tenant.id, filters, limit, after)
-        count = customers_store.count_customers(conn, tenant.id, filters)
-    next_cursor = (
-        service.encode_cursor(rows[-1]["sort_risk"], rows[-1]["ref"])
-        if len(rows) == limit
-        else None
-    )
-    return CustomerPage(
-        items=[CustomerOut(**service.profile_out(r)) for r in rows],
-        count=count,
-        next_cursor=next_cursor,
-    )
-
-
 @router.get("", response_model=CustomerPage, responses={400: {"description": "Bad cursor"}})
 def list_customers(
     tenant: TenantDep,
@@ -143,7 +119,7 @@ def list_customers(
         silent=silent,
         cancelled=cancelled,
     )
-    return _page(db, tenant, filters, limit, cursor)
+    return service.customer_page(db, tenant.id, filters, limit, cursor)
 
 
 @router.get(
@@ -158,8 +134,7 @@ def silent_detractors(
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> CustomerPage:
     """Customers at high risk who never complained (and have not cancelled), riskiest first."""
-    filters = customers_store.CustomerFilter(risk_band="high", silent=True, cancelled=False)
-    return _page(db, tenant, filters, limit, cursor)
+    return service.customer_page(db, tenant.id, service.SILENT_DETRACTORS, limit, cursor)
 
 
 @router.get("/reconciliation", response_model=Reconciliation)
@@ -169,14 +144,6 @@ def reconciliation(tenant: TenantDep, db: DbDep) -> dict[str, Any]:
         return customers_store.reconcile(conn, tenant.id)
 
 
-# Each loop list: the segment, and the band that keeps it to those it is for.
-_LOOPS: dict[str, customers_store.CustomerFilter] = {
-    "detractors": customers_store.CustomerFilter(segment="detractor", cancelled=False),
-    "passives": customers_store.CustomerFilter(segment="passive", cancelled=False),
-    "promoters": customers_store.CustomerFilter(
-        segment="promoter", risk_band="low", cancelled=False
-    ),
-}
 _CSV_COLUMNS = (
     "ref",
     "segment",
@@ -215,19 +182,13 @@ def loop_list(
     Promoters are those at low risk: referral and review candidates. ``format=csv``
     exports the page as CSV (raise ``limit`` for the whole list).
     """
-    page = _page(db, tenant, _LOOPS[name], limit, cursor)
-    refs = [c.ref for c in page.items]
-    topics: dict[str, list[str]] = {}
-    if name == "passives" and refs:
-        with db.transaction() as conn:
-            topics = customers_store.lukewarm_topics(conn, tenant.id, refs)
-    entries = [LoopEntry(**c.model_dump(), topics=topics.get(c.ref, [])) for c in page.items]
+    page = service.loop_page(db, tenant.id, name, limit, cursor)
     if format == "json":
-        return LoopPage(name=name, items=entries, count=page.count, next_cursor=page.next_cursor)
+        return page
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(_CSV_COLUMNS)
-    for e in entries:
+    for e in page.items:
         row = e.model_dump(mode="json")
         row["reasons"] = ";".join(r["code"] for r in row["reasons"])
         row["topics"] = ";".join(row["topics"])
@@ -236,6 +197,20 @@ def loop_list(
     if page.next_cursor:
         headers["X-Next-Cursor"] = page.next_cursor
     return Response(out.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)
+
+
+@router.get("/loyalty", response_model=LoyaltyReport)
+def loyalty(
+    tenant: TenantDep,
+    db: DbDep,
+    period: Literal["week", "month", "quarter"] = "month",
+    periods: Annotated[int, Query(ge=1, le=60, description="How many, up to now.")] = 12,
+) -> dict[str, Any]:
+    """Repeat-purchase rate, revenue per customer and churn by NPS class and CSAT band.
+
+    From the interactions, per UTC period, the last ``periods`` of them, oldest first.
+    """
+    return service.loyalty_report(db, tenant.id, period, periods)
 
 
 @router.get("/settings", response_model=CustomerSettings)

@@ -283,3 +283,37 @@ class LoopPage(BaseModel):
     items: list[LoopEntry]
     count: int
     next_cursor: str | None
+
+
+class LoyaltyRow(BaseModel):
+    """One class's customers in one period, and what they bought."""
+
+    name: str = Field(description="The NPS class or CSAT band; 'unknown': no answer yet.")
+    customers: int = Field(description="Customers with any interaction in the period.")
+    buyers: int = Field(description="Of them, those with at least one order.")
+    repeat_purchase_rate: float | None = Field(description="Buyers with two or more orders.")
+    revenue: float = Field(description="The value of their orders in the period.")
+    revenue_per_customer: float | None = Field(description="revenue / customers.")
+    churn_rate: float | None = Field(description="Customers who cancelled in the period.")
+    lapse_rate: float | None = Field(
+        description="Customers with no interaction in the next period (null until it is over)."
+    )
+
+
+class LoyaltyPeriod(BaseModel):
+    """One period (UTC) of the loyalty report."""
+
+    start: datetime
+    end: datetime
+    customers: int
+    nps_class: list[LoyaltyRow] = Field(description="promoter, passive, detractor, unknown.")
+    csat_band: list[LoyaltyRow] = Field(
+        description="high (CSAT 4-5), neutral (3), low (1-2), unknown."
+    )
+
+
+class LoyaltyReport(BaseModel):
+    """Repeat purchases, revenue and churn by NPS class and CSAT band, per period."""
+
+    period: Literal["week", "month", "quarter"]
+    periods: list[LoyaltyPeriod] = Field(description="Oldest first.")

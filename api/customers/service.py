@@ -6,49 +6,45 @@ import base64
 import json
 import math
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 from pydantic import TypeAdapter, ValidationError
 
-from api.customers.schemas import InteractionBatchIn, InteractionIn
+from api.bodies import decode_batch, invalid
+from api.customers.schemas import (
+    CustomerOut,
+    CustomerPage,
+    InteractionBatchIn,
+    InteractionIn,
+    LoopEntry,
+    LoopList,
+    LoopPage,
+)
 from api.errors import ApiError
 from store import customers as customers_store
+from store import events as events_store
 from store import interactions as interactions_store
 from store.db import Database
+from workers.customer_risk import InteractionFact
+from workers.customer_surveys import suggest_surveys
+from workers.customers import load_settings
 
 INTERACTION = TypeAdapter(InteractionIn)
-
-
-def _errors(exc: ValidationError) -> list[dict[str, Any]]:
-    return [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
 
 
 def parse_interactions_body(raw: bytes, max_request_bytes: int, max_items: int) -> list[Any]:
     """Decode and validate a POST body (one interaction or ``{"items": [...]}``), or raise a 4xx."""
     if len(raw) > max_request_bytes:
         raise ApiError(413, "request_too_large", "The request body is too large.")
-    try:
-        document = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise ApiError(400, "invalid_encoding", "The body is not valid UTF-8.") from exc
-    except json.JSONDecodeError as exc:
-        raise ApiError(400, "invalid_json", f"The body is not valid JSON: {exc.msg}.") from exc
-    is_batch = isinstance(document, dict) and "items" in document
-    size = len(document["items"]) if is_batch and isinstance(document["items"], list) else 0
-    if size > max_items:
-        raise ApiError(
-            413,
-            "batch_too_large",
-            f"A batch holds at most {max_items} interactions.",
-            {"items": size, "limit": max_items},
-        )
+    document, is_batch = decode_batch(raw, max_items, "interactions")
     try:
         if is_batch:
             return list(InteractionBatchIn.model_validate(document).items)
         return [INTERACTION.validate_python(document)]
     except ValidationError as exc:
-        raise ApiError(422, "validation_error", "The request is not valid.", _errors(exc)) from exc
+        raise invalid(exc) from exc
 
 
 def to_new_interaction(item: Any) -> interactions_store.NewInteraction:
@@ -70,10 +66,27 @@ def to_new_interaction(item: Any) -> interactions_store.NewInteraction:
 def store_interactions(
     db: Database, tenant_id: UUID, items: Sequence[Any]
 ) -> list[interactions_store.Inserted]:
-    """Insert the interactions in one transaction (customers marked dirty); returns after commit."""
+    """Insert the interactions in one transaction (customers marked dirty); returns after commit.
+
+    The ``survey.suggested`` events the new rows call for (workers.customer_surveys) are
+    appended to the outbox in the same transaction.
+    """
     rows = [to_new_interaction(i) for i in items]
     with db.transaction() as conn:
-        return interactions_store.insert_interactions(conn, tenant_id, rows)
+        inserted = interactions_store.insert_interactions(conn, tenant_id, rows)
+        policy = load_settings(customers_store.get_settings(conn, tenant_id)).surveys
+        fresh = [
+            (
+                i.id,
+                InteractionFact(str(i.id), r.type, r.occurred_at, r.value, r.attributes),
+                r.customer_ref,
+            )
+            for i, r in zip(inserted, rows, strict=True)
+            if not i.duplicate
+        ]
+        events = suggest_surveys(conn, tenant_id, policy, fresh, datetime.now(UTC))
+        events_store.append_events(conn, tenant_id, events)
+        return inserted
 
 
 def encode_cursor(risk: float, ref: str) -> str:
@@ -92,6 +105,52 @@ def decode_cursor(cursor: str) -> tuple[float, str]:
         return float(risk), ref
     except (ValueError, TypeError) as exc:
         raise ApiError(400, "invalid_cursor", "The cursor is not valid.") from exc
+
+
+def customer_page(
+    db: Database,
+    tenant_id: UUID,
+    filters: customers_store.CustomerFilter,
+    limit: int,
+    cursor: str | None,
+) -> CustomerPage:
+    """One page of profiles matching ``filters``, riskiest first, with the total count."""
+    after = decode_cursor(cursor) if cursor else None
+    with db.transaction() as conn:
+        rows = customers_store.list_customers(conn, tenant_id, filters, limit, after)
+        count = customers_store.count_customers(conn, tenant_id, filters)
+    next_cursor = (
+        encode_cursor(rows[-1]["sort_risk"], rows[-1]["ref"]) if len(rows) == limit else None
+    )
+    return CustomerPage(
+        items=[CustomerOut(**profile_out(r)) for r in rows], count=count, next_cursor=next_cursor
+    )
+
+
+# High risk, no complaint ever, not cancelled.
+SILENT_DETRACTORS = customers_store.CustomerFilter(risk_band="high", silent=True, cancelled=False)
+# Each loop list: the segment, and the band that keeps it to those it is for.
+LOOPS: dict[str, customers_store.CustomerFilter] = {
+    "detractors": customers_store.CustomerFilter(segment="detractor", cancelled=False),
+    "passives": customers_store.CustomerFilter(segment="passive", cancelled=False),
+    "promoters": customers_store.CustomerFilter(
+        segment="promoter", risk_band="low", cancelled=False
+    ),
+}
+
+
+def loop_page(
+    db: Database, tenant_id: UUID, name: LoopList, limit: int, cursor: str | None
+) -> LoopPage:
+    """One page of a loop list; passives carry the topics of their lukewarm feedback."""
+    page = customer_page(db, tenant_id, LOOPS[name], limit, cursor)
+    refs = [c.ref for c in page.items]
+    topics: dict[str, list[str]] = {}
+    if name == "passives" and refs:
+        with db.transaction() as conn:
+            topics = customers_store.lukewarm_topics(conn, tenant_id, refs)
+    entries = [LoopEntry(**c.model_dump(), topics=topics.get(c.ref, [])) for c in page.items]
+    return LoopPage(name=name, items=entries, count=page.count, next_cursor=page.next_cursor)
 
 
 def profile_out(row: dict[str, Any]) -> dict[str, Any]:
@@ -162,3 +221,52 @@ def customer_detail(db: Database, tenant_id: UUID, ref: str) -> dict[str, Any]:
     ]
     timeline.sort(key=lambda e: (e["at"], str(e["id"])), reverse=True)
     return {**profile_out(row), "timeline": timeline, "cases": cases, "segment_history": history}
+
+
+LOYALTY_CLASSES = {
+    "nps_class": ("promoter", "passive", "detractor", "unknown"),
+    "csat_band": ("high", "neutral", "low", "unknown"),
+}
+
+
+def _ratio(part: float, whole: float) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def loyalty_report(db: Database, tenant_id: UUID, period: str, periods: int) -> dict[str, Any]:
+    """The loyalty report (``LoyaltyReport`` fields) over the last ``periods`` periods."""
+    with db.transaction() as conn:
+        rows = customers_store.loyalty(conn, tenant_id, period, periods, datetime.now(UTC))
+    by_start: dict[datetime, dict[str, Any]] = {}
+    for r in rows:
+        entry = by_start.setdefault(r["start"], {"start": r["start"], "end": r["end"], "cells": {}})
+        if r["dimension"] is not None:
+            entry["cells"][(r["dimension"], r["class"])] = r
+    out = []
+    for entry in by_start.values():
+        cells = entry.pop("cells")
+        report: dict[str, Any] = {
+            **entry,
+            "customers": sum(c["customers"] for (d, _), c in cells.items() if d == "nps_class"),
+        }
+        for dimension, names in LOYALTY_CLASSES.items():
+            report[dimension] = []
+            for name in names:
+                c = cells.get((dimension, name))
+                n = c["customers"] if c else 0
+                report[dimension].append(
+                    {
+                        "name": name,
+                        "customers": n,
+                        "buyers": c["buyers"] if c else 0,
+                        "repeat_purchase_rate": _ratio(c["repeat_buyers"], c["buyers"])
+                        if c
+                        else None,
+                        "revenue": round(c["revenue"], 2) if c else 0.0,
+                        "revenue_per_customer": _ratio(c["revenue"], n) if c else None,
+                        "churn_rate": _ratio(c["cancelled"], n) if c else None,
+                        "lapse_rate": _ratio(c["lapsed"], n) if c and c["lapse_known"] else None,
+                    }
+                )
+        out.append(report)
+    return {"period": period, "periods": out}

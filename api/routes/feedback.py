@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import math
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -13,12 +11,12 @@ from pydantic import AwareDatetime, ValidationError
 
 from api.audit.service import note_audit
 from api.auth import PrincipalDep, TenantDep
+from api.bodies import decode_batch, invalid
 from api.cursor import decode_cursor, encode_cursor
 from api.deps import DbDep, QueueDep, SettingsDep
 from api.errors import ApiError
 from api.metrics import FEEDBACK_ACCEPTED, FEEDBACK_DUPLICATES, FEEDBACK_REJECTED
 from api.schemas import (
-    NUMBER_MAX,
     AcceptedItem,
     AcceptedResponse,
     Channel,
@@ -57,30 +55,6 @@ def _reject(status: int, code: str, message: str, details: Any = None) -> ApiErr
     return ApiError(status, code, message, details)
 
 
-class _BadNumber(ValueError):
-    """A number in the body that no column or reader could hold."""
-
-
-def _refuse_constant(name: str) -> float:
-    # Python's json accepts NaN, Infinity and -Infinity, which JSON itself does not.
-    raise _BadNumber(name)
-
-
-def _bounded_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value) or abs(value) > NUMBER_MAX:  # 1e999 parses as inf
-        raise _BadNumber(text)
-    return value
-
-
-def _bounded_int(text: str) -> int:
-    # Checked on the digits, before int() spends time on a 5,000-digit number (or refuses
-    # it with a ValueError of its own past 4,300 digits).
-    if len(text.lstrip("-")) > 16 or abs(int(text)) > NUMBER_MAX:
-        raise _BadNumber(text)
-    return int(text)
-
-
 def parse_feedback_body(raw: bytes, settings: Settings) -> list[FeedbackIn]:
     """Decode, parse and validate a POST body into items, or raise the matching 4xx.
 
@@ -88,43 +62,18 @@ def parse_feedback_body(raw: bytes, settings: Settings) -> list[FeedbackIn]:
     size is already bounded by the BodyLimit middleware.
     """
     try:
-        document = json.loads(
-            raw.decode("utf-8"),
-            parse_constant=_refuse_constant,
-            parse_float=_bounded_float,
-            parse_int=_bounded_int,
-        )
-    except UnicodeDecodeError as exc:
-        raise _reject(400, "invalid_encoding", "The body is not valid UTF-8.") from exc
-    except json.JSONDecodeError as exc:
-        raise _reject(400, "invalid_json", f"The body is not valid JSON: {exc.msg}.") from exc
-    except _BadNumber as exc:
-        raise _reject(
-            422,
-            "invalid_number",
-            f"Numbers must be finite and at most {NUMBER_MAX:g} in magnitude: {exc}.",
-            {"number": str(exc)[:40]},
-        ) from exc
-    is_batch = isinstance(document, dict) and "items" in document
-    batch_size = len(document["items"]) if is_batch and isinstance(document["items"], list) else 0
-    if batch_size > settings.max_batch_items:
-        raise _reject(
-            413,
-            "batch_too_large",
-            f"A batch holds at most {settings.max_batch_items} items.",
-            {"items": batch_size, "limit": settings.max_batch_items},
-        )
-    try:
-        items = (
-            FeedbackBatchIn.model_validate(document).items
-            if is_batch
-            else [FeedbackIn.model_validate(document)]
-        )
-    except ValidationError as exc:
-        details = [
-            {"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()
-        ]
-        raise _reject(422, "validation_error", "The request is not valid.", details) from exc
+        document, is_batch = decode_batch(raw, settings.max_batch_items)
+        try:
+            items = (
+                FeedbackBatchIn.model_validate(document).items
+                if is_batch
+                else [FeedbackIn.model_validate(document)]
+            )
+        except ValidationError as exc:
+            raise invalid(exc) from exc
+    except ApiError as exc:
+        FEEDBACK_REJECTED.labels(reason=exc.code).inc()
+        raise
     too_large = [i for i, item in enumerate(items) if text_too_large(item, settings.max_text_bytes)]
     if too_large:
         raise _reject(

@@ -6,7 +6,6 @@ can); screenshots are kept under test-artifacts/.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,49 +13,27 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
+from selenium.common.exceptions import StaleElementReferenceException
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support import expected_conditions as ec
+from selenium.webdriver.support.ui import WebDriverWait
 
 from langnghe.config import Settings
 from store.db import Database
 from tests.conftest import TenantKey
+from tests.e2e.browser import ARTIFACTS, start_chrome
 from tests.helpers import running_api
 from tests.topic_fixture import corpus, fixture_embeddings, group_names, store_analysed
 from workers.topics import refit_tenant
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-
-if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
-    pytest.skip("chromium and chromium-driver are not installed", allow_module_level=True)
-
-from selenium import webdriver  # noqa: E402
-from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
-from selenium.webdriver.chrome.service import Service  # noqa: E402
-from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
-from selenium.webdriver.support import expected_conditions as ec  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
-
 
 @pytest.fixture
 def browser() -> Iterator[WebDriver]:
-    """Headless Chromium at a laptop's screen size."""
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-dev-shm-usage",
-        "--disable-gpu",
-        "--window-size=1366,900",
-        "--lang=vi-VN",
-    ):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-    # Generous: the suite shares two cores with everything else on the machine.
-    driver.set_page_load_timeout(180)
+    """Headless Chromium in Vietnamese."""
+    driver = start_chrome("--lang=vi-VN")
     try:
         yield driver
     finally:

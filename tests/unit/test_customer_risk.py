@@ -5,7 +5,15 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime, timedelta
 
-from workers.customer_risk import FeedbackFact, InteractionFact, assess, bad_experience
+from workers.customer_model import churn_label
+from workers.customer_risk import (
+    FeedbackFact,
+    InteractionFact,
+    assess,
+    bad_experience,
+    frequency_drop_weight,
+    usual_gap,
+)
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 
@@ -61,3 +69,27 @@ def test_bad_experiences() -> None:
     )
     assert bad_experience(lost, NOW) == "never delivered"
     assert bad_experience(InteractionFact("o", "order", NOW), NOW) is None
+
+
+def test_the_rhythm_is_the_gap_between_orders_not_between_an_order_and_its_contact() -> None:
+    orders = [_days(d) for d in (80, 60, 40, 20)]
+    contacts = [_days(d - 3) for d in (80, 60, 40, 20)]
+    assert usual_gap(orders, sorted(orders + contacts)) == timedelta(days=20)
+    assert usual_gap(orders[:2], sorted(orders[:2] + contacts[:2])) == timedelta(days=3)
+    assert usual_gap([], [_days(5)]) is None
+
+
+def test_silence_weighs_more_the_longer_it_runs_against_the_rhythm() -> None:
+    weights = [frequency_drop_weight(r) for r in (1.25, 1.5, 2, 3, 10)]
+    assert weights == sorted(weights) and weights[0] > 0 and weights[-1] == 0.95
+
+
+def test_a_churn_label_is_a_cancellation_or_a_lapse_against_the_rhythm() -> None:
+    cutoff = _days(30)
+    regular = _orders(100, 90, 80, 70, 60, 50, 40)  # every 10 days, silent since day 40
+    assert churn_label([], regular, cutoff, NOW) == 1
+    assert churn_label([], [*regular, *_orders(5)], cutoff, NOW) == 0
+    monthly = _orders(190, 160, 130, 100, 70, 40)  # every 30 days: 40 days is not a lapse
+    assert churn_label([], monthly, cutoff, NOW) == 0
+    cancel = InteractionFact("c", "cancellation", _days(10))
+    assert churn_label([], [*regular, *_orders(5), cancel], cutoff, NOW) == 1
