@@ -3,8 +3,8 @@
 The embedding says what a text is about in general; the exact words carry what a linear
 head over it misses ("tracking", "hoàn tiền", "khóa tài khoản"). Heads that list
 ``lexical`` among their features read these beside the embedding (measured in
-eval/lexical.py: +4 to +14 points of macro-F1 on category, churn and severity). The
-n-grams are hashed, so there is no vocabulary to ship: what is fitted is one inverse
+eval/lexical.py: +5 to +13 points of macro-F1 on Vietnamese category, churn and severity).
+The n-grams are hashed, so there is no vocabulary to ship: what is fitted is one inverse
 document frequency per hashed column, stored beside the heads. Vietnamese typed without
 diacritics reads like accented text because each text is hashed twice, as written and
 stripped.
