@@ -148,18 +148,26 @@ def deliver_due(
                 )
             if not due:
                 break
+            # Outcomes are written together, one transaction per claim rather than per
+            # delivery: a commit per event cost about as much as sending it. Should the
+            # worker die before writing them, the lease runs out and those events are sent
+            # again, which receivers already expect (they dedupe by event id).
+            outcomes: list[tuple[DueDelivery, int | None, str | None, float]] = []
+            untried: list[UUID] = []
             for delivery in due:
                 if delivery.subscription_id in unanswered or time.monotonic() >= stop_at:
-                    # Due again after a pause, so the next claim serves other receivers first.
-                    with db.transaction() as conn:
-                        webhooks_store.release_untried(conn, [delivery.id], backoff_base_s)
+                    untried.append(delivery.id)
                     continue
                 started = time.perf_counter()
                 status, error = send_one(client, attempt, delivery, timeout_s, guard)
-                duration_ms = (time.perf_counter() - started) * 1000
+                outcomes.append((delivery, status, error, (time.perf_counter() - started) * 1000))
                 if error is not None and status is None:
                     unanswered.add(delivery.subscription_id)
-                with db.transaction() as conn:
+            with db.transaction() as conn:
+                if untried:
+                    # Due again after a pause, so the next claim serves other receivers first.
+                    webhooks_store.release_untried(conn, untried, backoff_base_s)
+                for delivery, status, error, duration_ms in outcomes:
                     if error is None:
                         webhooks_store.record_success(conn, delivery.id, status or 0, duration_ms)
                         ok += 1
