@@ -4,6 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from kombu.transport import TRANSPORT_ALIASES
+
+# The embedded queue's URL scheme: kombu's SQLAlchemy transport, polling more often (see
+# workers.embedded_transport; the string is resolved by kombu only when a connection opens).
+EMBEDDED_SCHEME = "langnghe-sqla"
+TRANSPORT_ALIASES.setdefault(EMBEDDED_SCHEME, "workers.embedded_transport:EmbeddedTransport")
+
 
 def sqlalchemy_url(database_url: str) -> str:
     """The same Postgres as an SQLAlchemy URL on the psycopg 3 driver."""
@@ -23,7 +30,7 @@ def resolve_broker_url(broker_url: str | None, database_url: str) -> str:
     """
     if broker_url:
         return broker_url
-    return "sqla+" + sqlalchemy_url(database_url)
+    return f"{EMBEDDED_SCHEME}+{sqlalchemy_url(database_url)}"
 
 
 # The embedded queue's commits (a publish, a fetch, an ack) do not wait for the disk. A
@@ -40,6 +47,6 @@ def transport_options(broker_url: str) -> dict[str, Any]:
     timeout; an hour is longer than any batch. The SQLAlchemy transport hands all
     its options to ``create_engine``: the connection arguments of the embedded queue.
     """
-    if broker_url.startswith("sqla+"):
+    if broker_url.startswith(("sqla+", f"{EMBEDDED_SCHEME}+")):
         return {"connect_args": SQLA_CONNECT_ARGS}
     return {"visibility_timeout": 3600}
