@@ -48,6 +48,7 @@ from eval.synthetic import feedback_items
 from store import tenants as tenants_store
 from store.db import Database
 from store.migrate import apply_migrations
+from workers.concurrency import share_cores
 
 SECRET = "reconcile-secret-0123456789"
 
@@ -93,7 +94,13 @@ class Receiver:
 def _workers(
     env: dict[str, str], count: int, concurrency: int | None, pool: str | None, log_dir: Path
 ) -> Iterator[None]:
-    """``count`` ``langnghe worker`` processes (the first with beat); their defaults unless told."""
+    """``count`` ``langnghe worker`` processes (the first with beat); their defaults unless told.
+
+    Several workers on this one machine share its cores as one prefork worker's processes
+    do (``workers.concurrency.share_cores``), unless LANGNGHE_ENCODER_THREADS says otherwise.
+    """
+    env = dict(env)
+    share_cores(env, count * (concurrency or 1))
     processes = []
     for n in range(count):
         args = [sys.executable, "-m", "langnghe", "worker"]

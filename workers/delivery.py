@@ -172,10 +172,15 @@ def deliver_due(
                 if untried:
                     # Due again after a pause, so the next claim serves other receivers first.
                     webhooks_store.release_untried(conn, untried, backoff_base_s)
+                succeeded = [
+                    (delivery.id, status or 0, duration_ms)
+                    for delivery, status, error, duration_ms in outcomes
+                    if error is None
+                ]
+                webhooks_store.record_successes(conn, succeeded)
+                ok += len(succeeded)
                 for delivery, status, error, duration_ms in outcomes:
                     if error is None:
-                        webhooks_store.record_success(conn, delivery.id, status or 0, duration_ms)
-                        ok += 1
                         continue
                     failed += 1
                     retry = (
