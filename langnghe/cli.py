@@ -659,14 +659,11 @@ def up(
         if settings.broker_url:
             env["LANGNGHE_BROKER_URL"] = settings.broker_url
         python = [sys.executable, "-m", "langnghe"]
-        from workers.concurrency import available_cores
+        from workers.concurrency import up_worker_options
 
         # One worker process per core (each with the encoder on its share of them): a
         # single process leaves the cores idle while it writes to Postgres or delivers.
-        cores = available_cores()
-        worker_cmd = [*python, "worker", "--beat"]
-        if cores > 1:
-            worker_cmd += ["--concurrency", str(cores), "--pool", "prefork"]
+        worker_cmd = [*python, "worker", "--beat", *up_worker_options()]
         # Each child leads its own process group: Ctrl-C reaches only us, and stopping a
         # child's group also stops what it started (the worker's pool, its beat).
         children = [

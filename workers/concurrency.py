@@ -23,6 +23,12 @@ def available_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def up_worker_options(cores: int | None = None) -> list[str]:
+    """``langnghe worker`` options of ``langnghe up``: a prefork process per core, if several."""
+    cores = cores or available_cores()
+    return ["--concurrency", str(cores), "--pool", "prefork"] if cores > 1 else []
+
+
 def encoder_threads(processes: int, cores: int | None = None) -> int:
     """Encoder threads per process when ``processes`` share ``cores`` (default: all)."""
     return max(1, (cores or available_cores()) // max(1, processes))

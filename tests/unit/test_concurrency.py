@@ -6,7 +6,13 @@ import os
 
 import pytest
 
-from workers.concurrency import THREADS_ENV, available_cores, encoder_threads, share_cores
+from workers.concurrency import (
+    THREADS_ENV,
+    available_cores,
+    encoder_threads,
+    share_cores,
+    up_worker_options,
+)
 
 
 def test_available_cores_is_the_affinity_of_this_process() -> None:
@@ -30,3 +36,9 @@ def test_share_cores_sets_threads_for_several_processes_only_when_unset() -> Non
     mine = {THREADS_ENV: "3"}
     share_cores(mine, 2)
     assert mine == {THREADS_ENV: "3"}  # the operator's own setting wins
+
+
+def test_up_runs_a_prefork_process_per_core_when_there_are_several() -> None:
+    assert up_worker_options(1) == []  # one core: the solo pool, as `langnghe worker`
+    assert up_worker_options(2) == ["--concurrency", "2", "--pool", "prefork"]
+    assert up_worker_options() == up_worker_options(available_cores())
