@@ -360,6 +360,10 @@ def worker(
         typer.echo("set LANGNGHE_DATABASE_URL or --database-url (or use `langnghe up`)", err=True)
         raise typer.Exit(2)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if pool == "prefork":
+        from workers.concurrency import share_cores
+
+        share_cores(os.environ, concurrency)  # the forked processes read it
     celery = create_celery(settings)
     argv = ["worker", f"--loglevel={settings.log_level}", f"--concurrency={concurrency}"]
     argv += [f"--pool={pool}", "--without-mingle", "--without-gossip"]
@@ -655,11 +659,16 @@ def up(
         if settings.broker_url:
             env["LANGNGHE_BROKER_URL"] = settings.broker_url
         python = [sys.executable, "-m", "langnghe"]
+        from workers.concurrency import up_worker_options
+
+        # One worker process per core (each with the encoder on its share of them): a
+        # single process leaves the cores idle while it writes to Postgres or delivers.
+        worker_cmd = [*python, "worker", "--beat", *up_worker_options()]
         # Each child leads its own process group: Ctrl-C reaches only us, and stopping a
         # child's group also stops what it started (the worker's pool, its beat).
         children = [
             subprocess.Popen([*python, "api"], env=env, start_new_session=True),
-            subprocess.Popen([*python, "worker", "--beat"], env=env, start_new_session=True),
+            subprocess.Popen(worker_cmd, env=env, start_new_session=True),
         ]
         remember_up(settings.data_dir, settings.database_url)
         try:

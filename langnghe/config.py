@@ -103,6 +103,12 @@ class Settings(BaseSettings):
     encoder_int8: bool = Field(
         default=False, description="torch/onnx backends on CPU: int8 weights."
     )
+    encoder_threads: int | None = Field(
+        default=None,
+        ge=1,
+        description="ONNX Runtime threads per worker process; unset: the worker's cores "
+        "divided among its processes (all of them for one process).",
+    )
     analyze_queue: str = Field(
         default="langnghe", description="Celery queue of analyze tasks ('gpu' for GPU workers)."
     )

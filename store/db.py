@@ -38,9 +38,20 @@ class Database:
         self._pool.close()
 
     @contextmanager
-    def transaction(self) -> Iterator[Conn]:
-        """A connection inside one transaction: committed on success, rolled back on error."""
+    def transaction(self, durable: bool = True) -> Iterator[Conn]:
+        """A connection inside one transaction: committed on success, rolled back on error.
+
+        ``durable=False`` commits without waiting for the WAL to reach the disk
+        (``synchronous_commit = off`` for this transaction only): a crash of the server
+        may forget the last fraction of a second of such commits, whole, never half of
+        one, and a later durable commit makes them durable too. A commit that waits costs
+        milliseconds of fsync, more than the rest of a small transaction; use it only
+        for writes that at-least-once work redoes when they are lost: leases, claims and
+        the outcome records of deliveries.
+        """
         with self._pool.connection() as conn, conn.transaction():
+            if not durable:
+                conn.execute("SET LOCAL synchronous_commit = off")
             yield conn
 
     def ping(self) -> None:

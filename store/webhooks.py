@@ -150,19 +150,32 @@ def _log_attempt(
     )
 
 
-def record_success(
-    conn: Conn, delivery_id: UUID, status_code: int, duration_ms: float | None = None
-) -> None:
-    """The receiver answered 2xx."""
-    if duration_ms is not None:
-        _log_attempt(conn, delivery_id, status_code, None, duration_ms)
+def record_successes(conn: Conn, outcomes: Sequence[tuple[UUID, int, float]]) -> None:
+    """The receivers answered 2xx: (delivery id, status code, duration in ms) each.
+
+    Two statements for the lot, not two per delivery: a claim's outcomes are written
+    together, and a round trip per row cost as much as the send.
+    """
+    if not outcomes:
+        return
+    ids = [o[0] for o in outcomes]
+    codes = [o[1] for o in outcomes]
+    durations = [o[2] for o in outcomes]
     conn.execute(
         """
-        UPDATE deliveries SET status = 'succeeded', last_status_code = %s, last_error = NULL,
-               finished_at = now()
-        WHERE id = %s
+        INSERT INTO delivery_attempts (delivery_id, status_code, error, duration_ms)
+        SELECT d, c, NULL, ms FROM unnest(%s::uuid[], %s::int[], %s::float8[]) AS o(d, c, ms)
         """,
-        (status_code, delivery_id),
+        (ids, codes, durations),
+    )
+    conn.execute(
+        """
+        UPDATE deliveries SET status = 'succeeded', last_status_code = o.c, last_error = NULL,
+               finished_at = now()
+        FROM unnest(%s::uuid[], %s::int[]) AS o(d, c)
+        WHERE deliveries.id = o.d
+        """,
+        (ids, codes),
     )
 
 

@@ -14,7 +14,7 @@ import httpx
 from celery.utils.time import get_exponential_backoff_interval
 
 from store import webhooks as webhooks_store
-from store.db import Database
+from store.db import Conn, Database
 from store.webhooks import DueDelivery
 from workers.notifications import Batch, Notifier
 from workers.ssrf import TargetGuard
@@ -105,28 +105,34 @@ def _by_target(due: list[DueDelivery]) -> list[tuple[UUID, list[DueDelivery]]]:
 
 
 def _record(
-    db: Database,
-    group: list[DueDelivery],
-    outcome: Outcome,
-    duration_ms: float,
+    conn: Conn,
+    results: list[tuple[list[DueDelivery], Outcome, float]],
     max_attempts: int,
     backoff_base_s: int,
     backoff_max_s: int,
-) -> None:
-    """Log the attempt on every delivery it carried; schedule retries or dead-letter.
+) -> tuple[int, int]:
+    """Log each attempt on every delivery it carried; schedule retries or dead-letter.
+    Returns (succeeded, failed) deliveries.
 
     The deliveries of one message retry together: one delay, from the most tried, and
     no sooner than the receiver's Retry-After (capped at the longest backoff).
     """
-    with db.transaction() as conn:
+    succeeded = [
+        (delivery.id, outcome.status or 0, duration_ms)
+        for group, outcome, duration_ms in results
+        if outcome.error is None
+        for delivery in group
+    ]
+    webhooks_store.record_successes(conn, succeeded)
+    failed = 0
+    for group, outcome, duration_ms in results:
         if outcome.error is None:
-            for delivery in group:
-                webhooks_store.record_success(conn, delivery.id, outcome.status or 0, duration_ms)
-            return
+            continue
         delay = retry_delay_s(max(d.attempts for d in group), backoff_base_s, backoff_max_s)
         if outcome.retry_after_s is not None:
             delay = max(delay, min(outcome.retry_after_s, float(backoff_max_s)))
         for delivery in group:
+            failed += 1
             retry = delay if delivery.attempts < max_attempts else None
             log.warning(
                 "delivery failed",
@@ -140,6 +146,7 @@ def _record(
             webhooks_store.record_failure(
                 conn, delivery.id, outcome.status, outcome.error, retry, duration_ms
             )
+    return len(succeeded), failed
 
 
 def deliver_due(
@@ -150,19 +157,22 @@ def deliver_due(
     backoff_base_s: int,
     backoff_max_s: int,
     batch: int = 20,
-    per_tenant: int = 5,
+    per_tenant: int = 20,
     budget_s: float | None = None,
     guard: TargetGuard | None = None,
     notifier: Notifier | None = None,
 ) -> tuple[int, int]:
     """Send due deliveries, fairly across tenants, for at most ``budget_s``; (succeeded, failed).
 
-    Each claim takes at most ``per_tenant`` deliveries of one tenant, so one tenant's
-    backlog waits its turn behind nobody and ahead of nobody. When an attempt to a
-    target fails without an answer (timeout, refused), its other deliveries are put
-    back untried for the rest of the call: a dead or dripping receiver costs one deadline
-    per call, not one per event. After ``budget_s`` (default: three deadlines) the task returns and
-    leaves the rest to the next one, so a worker process is soon free for analysis again.
+    Each claim is ordered round-robin across tenants (each one's first, then each one's
+    second...) and takes at most ``per_tenant`` of one, so one tenant's backlog waits its
+    turn behind nobody and ahead of nobody; a tenant alone gets a whole claim, not a
+    fifth of one (a claim and its outcomes are two transactions, whatever their size).
+    When an attempt to a subscription fails without an answer (timeout, refused), its
+    other deliveries are put back untried for the rest of the call: a dead or dripping
+    receiver costs one deadline per call, not one per event. After ``budget_s`` (default:
+    three deadlines) the task returns and leaves the rest to the next one, so a worker
+    process is soon free for analysis again.
 
     A notification channel's deliveries go out as one message (``notifier`` renders and
     sends it; without one, a notifier without LANGNGHE_SECRET_KEY, whose sends fail);
@@ -177,16 +187,18 @@ def deliver_due(
     unanswered: set[UUID] = set()  # targets that did not answer during this call
     with delivery_client(attempt, timeout_s) as client:
         while time.monotonic() < stop_at:
-            with db.transaction() as conn:
+            # Leases and outcomes need not wait for the disk: lost in a crash of Postgres,
+            # the deliveries are due again and sent again, which receivers expect.
+            with db.transaction(durable=False) as conn:
                 # The lease covers every attempt of the claim running to its deadline.
                 due = webhooks_store.claim_due_deliveries(conn, batch, per_tenant, lease_s)
             if not due:
                 break
+            results: list[tuple[list[DueDelivery], Outcome, float]] = []
+            untried: list[UUID] = []
             for target, group in _by_target(due):
                 if target in unanswered or time.monotonic() >= stop_at:
-                    # Due again after a pause, so the next claim serves other receivers first.
-                    with db.transaction() as conn:
-                        webhooks_store.release_untried(conn, [d.id for d in group], backoff_base_s)
+                    untried += [d.id for d in group]
                     continue
                 if group[0].channel_id is None:
                     started = time.perf_counter()
@@ -206,14 +218,18 @@ def deliver_due(
                     group = plan.deliveries
                     started = time.perf_counter()
                     outcome = notifier.send_batch(client, attempt, plan, timeout_s, guard)
-                duration_ms = (time.perf_counter() - started) * 1000
+                results.append((group, outcome, (time.perf_counter() - started) * 1000))
                 if outcome.error is not None and outcome.status is None:
                     unanswered.add(target)
-                if outcome.error is None:
-                    ok += len(group)
-                else:
-                    failed += len(group)
-                _record(
-                    db, group, outcome, duration_ms, max_attempts, backoff_base_s, backoff_max_s
-                )
+            # Outcomes are written together, one transaction per claim rather than per
+            # delivery: a commit per event cost about as much as sending it. Should the
+            # worker die before writing them, the lease runs out and those events are sent
+            # again, which receivers already expect (they dedupe by event id).
+            with db.transaction(durable=False) as conn:
+                if untried:
+                    # Due again after a pause, so the next claim serves other receivers first.
+                    webhooks_store.release_untried(conn, untried, backoff_base_s)
+                sent, lost = _record(conn, results, max_attempts, backoff_base_s, backoff_max_s)
+            ok += sent
+            failed += lost
     return ok, failed

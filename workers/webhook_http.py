@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from functools import cache
 from typing import Any
 
 import httpcore
@@ -126,16 +127,26 @@ class _PinnedBackend(httpcore.NetworkBackend):
         time.sleep(seconds)
 
 
+@cache
+def tls_context() -> ssl.SSLContext:
+    """The TLS context of every delivery client of this process, built once.
+
+    Building one loads the CA bundle (tens of milliseconds); every delivery task opens a
+    client, so a context per client cost a worker more than the requests did. A client
+    context is safe to share: each connection keeps its own state.
+    """
+    return httpx.create_ssl_context(trust_env=False)
+
+
 class DeliveryTransport(httpx.HTTPTransport):
     """httpx's transport over the deadline-and-pinning network backend."""
 
     def __init__(self, attempt: Attempt) -> None:
-        super().__init__(trust_env=False)
+        super().__init__(verify=tls_context(), trust_env=False)
         # httpx exposes no network backend option; the pool it built is replaced by one
         # with the same TLS context over ours (no proxies: they would connect elsewhere).
-        ssl_context = httpx.create_ssl_context(trust_env=False)
         self._pool = httpcore.ConnectionPool(
-            ssl_context=ssl_context, network_backend=_PinnedBackend(attempt)
+            ssl_context=tls_context(), network_backend=_PinnedBackend(attempt)
         )
 
 

@@ -85,7 +85,14 @@ def export_onnx(model_dir: Path, int8: bool = True, force: bool = False) -> Path
 class OnnxEncoder(WindowedEncoder):
     """multilingual-e5-small (or any exported checkpoint) on ONNX Runtime's CPU provider."""
 
-    def __init__(self, model: str | Path, int8: bool = False, token_budget: int = 8192) -> None:
+    def __init__(
+        self,
+        model: str | Path,
+        int8: bool = False,
+        token_budget: int = 8192,
+        threads: int | None = None,
+    ) -> None:
+        """Load ``model``'s exported graph; ``threads``: intra-op threads (default: ORT's)."""
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
@@ -101,6 +108,12 @@ class OnnxEncoder(WindowedEncoder):
         self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if threads:
+            # ORT's default is a thread per core in every process; worker processes that
+            # each took every core would fight over them (and spin while waiting).
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+        self.threads = threads
         self.session = ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
         self.int8 = int8
         self.token_budget = max(1, token_budget)
@@ -139,6 +152,7 @@ class OnnxEncoder(WindowedEncoder):
             "device": "cpu",
             "dtype": "int8 weights" if self.int8 else "float32",
             "onnxruntime": self._ort_version,
+            "threads": self.threads,  # None: ORT's default, a thread per core
         }
 
     def tokenize(self, texts: Sequence[str]) -> list[list[int]]:

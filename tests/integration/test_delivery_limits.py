@@ -6,10 +6,12 @@ Real local HTTP servers on raw sockets (they misbehave below what http.server al
 from __future__ import annotations
 
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -25,6 +27,7 @@ from tests.integration.scripted import ScriptedAnalyzer
 from workers.analysis import analyze_batch
 from workers.delivery import deliver_due
 from workers.ssrf import TargetGuard, parse_networks
+from workers.webhook_http import tls_context
 
 pytestmark = pytest.mark.integration
 
@@ -222,3 +225,93 @@ def test_the_connection_goes_to_the_checked_address_with_the_original_host(
     (delivery,) = _deliveries(client, tenant, hook)
     assert delivery["status"] == "succeeded", delivery["last_error"]
     assert any(b"\r\nhost: rebind.invalid:" in head.lower() for head in hosts)
+
+
+def _self_signed(folder: Path) -> tuple[Path, Path]:
+    """A certificate for localhost that no CA signed, and its key."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+def test_the_shared_tls_context_still_verifies_every_receiver(
+    client: httpx.Client, db: Database, tenant: TenantKey, tmp_path: Path
+) -> None:
+    # Every delivery client of a process shares one TLS context (building one per
+    # delivery task cost more than the requests); it must still refuse an unsigned
+    # certificate on every call, not only the first.
+    cert, key = _self_signed(tmp_path)
+    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_context.load_cert_chain(cert, key)
+    handshakes: list[str] = []
+
+    def answer(conn: socket.socket) -> None:
+        conn.sendall(b"HTTP/1.1 204 No Content\r\n\r\n")
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                raw, _ = listener.accept()
+            except TimeoutError:
+                continue
+            try:
+                with server_context.wrap_socket(raw, server_side=True) as conn:
+                    _read_request(conn)
+                    answer(conn)
+                    handshakes.append("completed")
+            except (OSError, ssl.SSLError):
+                handshakes.append("refused by the client")
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        port = listener.getsockname()[1]
+        hook = _subscribe(client, tenant, f"https://localhost:{port}/hook")
+        _analyse(client, db, tenant, 1)
+        for _ in range(2):  # two tasks, two clients, one context
+            deliver_due(
+                db, timeout_s=5, max_attempts=3, backoff_base_s=1, backoff_max_s=1, guard=LOOPBACK
+            )
+            time.sleep(1.1)  # the failed deliveries fall due again
+    finally:
+        stop.set()
+        thread.join()
+        listener.close()
+    assert tls_context() is tls_context()
+    assert tls_context().verify_mode == ssl.CERT_REQUIRED and tls_context().check_hostname
+    assert handshakes == ["refused by the client"] * 2
+    (delivery,) = _deliveries(client, tenant, hook)
+    assert delivery["status"] == "pending" and delivery["attempts"] == 2
+    assert "CERTIFICATE_VERIFY_FAILED" in delivery["last_error"]

