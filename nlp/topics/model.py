@@ -65,6 +65,8 @@ class TopicConfig:
     """Cosine similarity of centroids above which a new topic keeps an old topic's id."""
     assign_quantile: float = 0.05
     """A new item joins a topic if it is at least as close as this quantile of its members."""
+    align: str = "mean"
+    """How languages are aligned before clustering: "mean" subtracts each language's mean."""
 
 
 # --------------------------------------------------------------------------- segmentation
