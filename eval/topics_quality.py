@@ -168,6 +168,7 @@ def run(n: int, whole_text: bool, align: str) -> dict[str, Any]:
         "peak_rss_mb": round(_rss_mb()),
         "rss_before_fit_mb": round(base),
         "languages_detected": dict(Counter(languages)),
+        "labels": fit.topic_labels,
     }
 
 
@@ -179,6 +180,9 @@ def main() -> None:
         "--whole-text", type=int, default=2_000, help="embed sizes up to this text by text"
     )
     parser.add_argument("--aligns", nargs="+", default=["mean", "graph"])
+    parser.add_argument(
+        "--baseline-max", type=int, default=10_000, help="run the baseline up to this size"
+    )
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -191,7 +195,8 @@ def main() -> None:
         modes = [True, False] if n <= args.whole_text else [False]
         for whole in modes:
             for align in args.aligns:
-                runs.append((n, whole, align))
+                if align != args.aligns[0] or n <= args.baseline_max:
+                    runs.append((n, whole, align))
     results = []
     for n, whole, align in runs:
         child = subprocess.run(
@@ -234,6 +239,11 @@ def main() -> None:
                 f"ARI x{r['ari'] / max(b['ari'], 1e-9):.2f}, "
                 f"fit time x{r['fit_s'] / max(b['fit_s'], 1e-9):.2f}"
             )
+    for r in results:
+        if r["align"] != args.aligns[0] and r["embedding"] == "whole text":
+            print(f"\ntopic labels, {r['n']:,} items, whole text, {r['align']}:")
+            for label in r.get("labels", []):
+                print(f"  {label}")
     (OUT / "topics_quality.json").write_text(json.dumps(results, indent=2))
 
 

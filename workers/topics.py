@@ -132,7 +132,7 @@ def _refit(
                 topics_store.FittedTopic(
                     id=stable[k],
                     keywords=fit.keywords[k],
-                    auto_label=topic_model.auto_label(fit.keywords[k]),
+                    auto_label=fit.topic_labels[k],
                     centroid=fit.centroids[k],
                     min_similarity=float(fit.min_similarity[k]),
                     size=sizes[k],

@@ -23,10 +23,12 @@ embeddings the analysis already stored, and this module
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 import unicodedata
 import warnings
+from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -101,23 +103,34 @@ def _vi_tokens(text: str) -> list[str]:
     return [token.replace(" ", "_") for token in word_tokenize(text)]
 
 
+BOUNDARY = "|"
+"""Stands, in segmented text, where a stop word, number or punctuation was dropped."""
+_EN_TOKEN = re.compile(r"[^\W\d_][\w'’-]*|\S", re.UNICODE)
+
+
 def segment(text: str, language: str | None = None) -> str:
     """The words of ``text`` for keyword extraction, joined by spaces.
 
     Vietnamese (or any text with Vietnamese letters) goes through underthesea's
     word segmentation, whose multi-syllable words are joined with ``_``; English
     is split on word characters. Lower-cased; stop words, punctuation and
-    numbers are dropped.
+    numbers are dropped, and where they were a ``|`` is left, so a phrase is never
+    made of two words that were not next to each other ("đặt 3 ngày" gives no
+    "đặt ngày").
     """
     text = unicodedata.normalize("NFC", text).lower()
     vietnamese = language in ("vi", "mixed") or bool(_VI_CHARS.search(text))
-    tokens = _vi_tokens(text) if vietnamese else _SIMPLE_TOKEN.findall(text)
+    tokens = _vi_tokens(text) if vietnamese else _EN_TOKEN.findall(text)
     stops = stop_words()
-    kept = []
+    kept: list[str] = []
     for token in tokens:
         token = token.strip("'’-_")
         if token and _HAS_LETTER.search(token) and token not in stops:
             kept.append(token)
+        elif kept and kept[-1] != BOUNDARY:
+            kept.append(BOUNDARY)
+    while kept and kept[-1] == BOUNDARY:
+        kept.pop()
     return " ".join(kept)
 
 
@@ -126,22 +139,114 @@ def display_word(word: str) -> str:
     return word.replace("_", " ")
 
 
-def make_vectorizer(min_df: int = 1) -> Any:
-    """A CountVectorizer over pre-segmented text: whitespace tokens, unigrams and bigrams.
+def phrases(segmented: str) -> list[str]:
+    """Candidate keyphrases of a segmented text: its words and pairs of adjacent words.
 
-    Texts are segmented once by :func:`segment`, so the vectorizer only splits on
-    spaces; c-TF-IDF runs it over one concatenated document per topic.
+    Shown as a person reads them (``nhân_viên`` as "nhân viên"), so "giao_hàng" from an
+    accented text and "giao" + "hàng" from a restored unaccented one count as one phrase.
+    Pairs never cross a :data:`BOUNDARY`.
+    """
+    out: list[str] = []
+    for run in segmented.split(BOUNDARY):
+        words = [display_word(w) for w in run.split()]
+        out.extend(words)
+        out.extend(f"{a} {b}" for a, b in itertools.pairwise(words))
+    return out
+
+
+def make_vectorizer(min_df: int = 1) -> Any:
+    """A CountVectorizer over segmented text whose terms are :func:`phrases`.
+
+    Texts are segmented once by :func:`segment`; c-TF-IDF runs it over one
+    concatenated document per topic (a topic's documents joined by spaces, so the
+    phrase function must not pair the last word of one with the first of the next:
+    BERTopic joins with " ", and every segmented text is followed by a boundary, see
+    :func:`fit_topics`).
     """
     from sklearn.feature_extraction.text import CountVectorizer
 
-    return CountVectorizer(
-        tokenizer=str.split,
-        token_pattern=None,
-        lowercase=False,
-        ngram_range=(1, 2),
-        min_df=min_df,
-        max_features=50_000,
-    )
+    return CountVectorizer(analyzer=phrases, min_df=min_df, max_features=50_000)
+
+
+def restore_accents(docs: Sequence[str], vietnamese: Sequence[bool]) -> list[str]:
+    """Segmented Vietnamese texts with each unaccented word in its most frequent accented
+    spelling seen in ``docs``.
+
+    People type "giao hang cham" on phones; as keywords "hang" or "dat" are ambiguous
+    (hàng, hãng, hang; đặt, đất, đạt). A word (or, failing that, each syllable of it)
+    typed without diacritics becomes the accented spelling the corpus uses most for
+    the same letters; words with a syllable the corpus never spells with accents,
+    and English texts, are left alone.
+    """
+    from nlp.text import strip_diacritics
+
+    words: dict[str, Counter[str]] = defaultdict(Counter)
+    syllables: dict[str, Counter[str]] = defaultdict(Counter)
+    for doc, vi in zip(docs, vietnamese, strict=True):
+        if not vi:
+            continue
+        for word in doc.split():
+            plain = strip_diacritics(word)
+            if word != plain:
+                words[plain][word] += 1
+                for syllable in word.split("_"):
+                    syllables[strip_diacritics(syllable)][syllable] += 1
+
+    def restored(word: str) -> str:
+        if word == BOUNDARY or strip_diacritics(word) != word:
+            return word
+        if word in words:
+            return words[word].most_common(1)[0][0]
+        parts = word.split("_")
+        if not all(p in syllables for p in parts):
+            return word  # half a word restored ("nhận_duoc") reads worse than none
+        return "_".join(syllables[p].most_common(1)[0][0] for p in parts)
+
+    return [
+        " ".join(restored(w) for w in doc.split()) if vi else doc
+        for doc, vi in zip(docs, vietnamese, strict=True)
+    ]
+
+
+def _syllables(phrase: str) -> frozenset[str]:
+    from nlp.text import strip_diacritics
+
+    return frozenset(strip_diacritics(phrase).split())
+
+
+def diverse_keywords(
+    candidates: Sequence[tuple[str, float]], n: int, diversity: float = 0.5
+) -> list[tuple[str, float]]:
+    """Maximal marginal relevance over c-TF-IDF candidates: ``n`` phrases, near-duplicates out.
+
+    Each pick maximises ``(1 - diversity) * weight - diversity * overlap`` where weight is
+    the candidate's c-TF-IDF score over the best one and overlap is the largest
+    Jaccard similarity of its syllables (diacritics ignored) to a phrase already picked;
+    so "giao hàng", "giao hàng chậm" and "giao hang" do not all make the list.
+    A candidate whose syllables repeat a picked phrase exactly is never taken.
+    """
+    pool = [(w, float(s)) for w, s in candidates if w]
+    if not pool:
+        return []
+    top = max(s for _, s in pool) or 1.0
+    picked: list[tuple[str, float]] = []
+    sets: list[frozenset[str]] = []
+    while pool and len(picked) < n:
+        best, best_score = -1, -math.inf
+        for index, (word, weight) in enumerate(pool):
+            mine = _syllables(word)
+            if mine in sets:
+                continue
+            overlap = max((len(mine & o) / len(mine | o) for o in sets), default=0.0)
+            score = (1 - diversity) * weight / top - diversity * overlap
+            if score > best_score:
+                best, best_score = index, score
+        if best < 0:
+            break
+        word, weight = pool.pop(best)
+        picked.append((word, weight))
+        sets.append(_syllables(word))
+    return picked
 
 
 # --------------------------------------------------------------------------- fitting
@@ -158,6 +263,8 @@ class TopicFit:
     similarity: npt.NDArray[np.float32]
     """Cosine similarity of each document to its topic's centroid (outliers: the nearest)."""
     keywords: list[list[tuple[str, float]]]
+    topic_labels: list[str]
+    """Per topic: a short label in the language of most of its items, the other beside it."""
     centroids: Vectors
     min_similarity: npt.NDArray[np.float32]
     """Per topic: how close a new item must be to join it (see ``assign_quantile``)."""
@@ -439,15 +546,20 @@ def fit_topics(
         umap_model=umap_model,
         hdbscan_model=hdbscan_model,
         vectorizer_model=make_vectorizer(),
-        top_n_words=config.top_n_words,
+        # Three candidates per keyword wanted: MMR then drops the near-duplicates.
+        top_n_words=3 * config.top_n_words,
         calculate_probabilities=False,
     )
     say("segment")
-    sample_languages = [languages[i] for i in sample.tolist()] if languages is not None else None
-    docs = [
-        segment(texts[i], sample_languages[k] if sample_languages else None)
-        for k, i in enumerate(sample.tolist())
+    sample_languages = [languages[i] if languages is not None else "" for i in sample.tolist()]
+    vietnamese = [lang in ("vi", "mixed") for lang in sample_languages]
+    segmented = [
+        segment(texts[i], lang or None) for i, lang in zip(sample, sample_languages, strict=True)
     ]
+    # A trailing boundary: BERTopic joins a topic's documents with spaces before
+    # counting, and a phrase must not run from one document into the next.
+    docs = [f"{doc} {BOUNDARY}" for doc in restore_accents(segmented, vietnamese)]
+    del segmented
     say("cluster")
     with warnings.catch_warnings():
         # A precomputed graph has no search index: UMAP warns that it cannot transform
@@ -481,12 +593,20 @@ def fit_topics(
     centroids, own = centroids_of(embeddings, labels, n_topics)
     keywords = []
     for topic in range(n_topics):
-        words = model.get_topic(topic) or []
-        keywords.append([(str(w), float(s)) for w, s in words if w])
+        words = [(str(w), float(s)) for w, s in (model.get_topic(topic) or []) if w]
+        keywords.append(diverse_keywords(words, config.top_n_words))
+    phrase_language = phrase_languages(docs, vietnamese)
+    sample_labels = labels[sample]
+    topic_labels = []
+    for topic in range(n_topics):
+        members = [vietnamese[k] for k in np.flatnonzero(sample_labels == topic).tolist()]
+        majority = "vi" if sum(members) * 2 >= len(members) else "en"
+        topic_labels.append(bilingual_label(keywords[topic], phrase_language, majority))
     return TopicFit(
         labels=labels,
         similarity=own,
         keywords=keywords,
+        topic_labels=topic_labels,
         centroids=centroids,
         min_similarity=_min_similarity(labels, own, n_topics, config.assign_quantile),
         outlier_share_before=before,
@@ -506,6 +626,32 @@ def _min_similarity(
         if len(member):
             out[topic] = float(np.quantile(member, quantile))
     return out
+
+
+def phrase_languages(docs: Sequence[str], vietnamese: Sequence[bool]) -> dict[str, str]:
+    """Each phrase's language: "vi" if it occurs at least as often in Vietnamese texts."""
+    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for doc, vi in zip(docs, vietnamese, strict=True):
+        for phrase in set(phrases(doc)):
+            counts[phrase][0 if vi else 1] += 1
+    return {p: "vi" if vi >= en else "en" for p, (vi, en) in counts.items()}
+
+
+def bilingual_label(
+    keywords: Sequence[tuple[str, float]],
+    phrase_language: Mapping[str, str],
+    majority: str,
+    n: int = 3,
+) -> str:
+    """``giao hàng · trễ · chậm / delivery · late``: the topic's top phrases in the language of
+    most of its items, then, after a slash, the top ones in the other language."""
+    words = [w for w, _ in keywords]
+    own = [w for w in words if phrase_language.get(w, majority) == majority]
+    other = [w for w in words if phrase_language.get(w, majority) != majority]
+    label = auto_label([(w, 0.0) for w in own], n)
+    if other:
+        label += " / " + auto_label([(w, 0.0) for w in other], max(1, n - 1))
+    return label
 
 
 def auto_label(keywords: Sequence[tuple[str, float]] | Sequence[Sequence[Any]], n: int = 4) -> str:

