@@ -668,6 +668,38 @@ def auto_label(keywords: Sequence[tuple[str, float]] | Sequence[Sequence[Any]], 
     return " · ".join(shown) or "(no keywords)"
 
 
+# --------------------------------------------------------------------------- quotes
+
+_QUOTE_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def distinct_quotes(texts: Sequence[str], limit: int, near: float = 0.7) -> list[int]:
+    """Indexes of up to ``limit`` of ``texts`` (best first) with no duplicate among them.
+
+    Two texts are the same quote when their words agree once case, punctuation and
+    diacritics are set aside (exact duplicates, and "Giao hang cham" against "Giao
+    hàng chậm!"), or near-duplicates when the Jaccard similarity of their word sets is
+    at least ``near`` ("delivery took 3 days longer than promised" and "... 5 days
+    ..."). The first of each is kept, so pass the texts best first.
+    """
+    from nlp.text import strip_diacritics
+
+    kept: list[int] = []
+    seen: list[frozenset[str]] = []
+    exact: set[tuple[str, ...]] = set()
+    for index, text in enumerate(texts):
+        if len(kept) >= limit:
+            break
+        words = tuple(_QUOTE_WORD.findall(strip_diacritics(text)))
+        bag = frozenset(words)
+        if words in exact or any(len(bag & s) / max(1, len(bag | s)) >= near for s in seen):
+            continue
+        exact.add(words)
+        seen.append(bag)
+        kept.append(index)
+    return kept
+
+
 # --------------------------------------------------------------------------- ids and assignment
 
 

