@@ -174,26 +174,30 @@ def restore_accents(docs: Sequence[str], vietnamese: Sequence[bool]) -> list[str
 
     People type "giao hang cham" on phones; as keywords "hang" or "dat" are ambiguous
     (hàng, hãng, hang; đặt, đất, đạt). A word (or, failing that, each syllable of it)
-    typed without diacritics becomes the accented spelling the corpus uses most for
-    the same letters; words with a syllable the corpus never spells with accents,
-    and English texts, are left alone.
+    typed without diacritics becomes the spelling the corpus's accented texts use most
+    for the same letters; words with a syllable those texts never use, and English
+    texts, are left alone.
     """
     from nlp.text import strip_diacritics
 
+    # Spellings are learnt from texts typed with diacritics, where a word without marks
+    # ("sai", "giao") is spelt that way on purpose; only texts typed without any are
+    # restored.
+    plain = [vi and strip_diacritics(doc) == doc for doc, vi in zip(docs, vietnamese, strict=True)]
     words: dict[str, Counter[str]] = defaultdict(Counter)
     syllables: dict[str, Counter[str]] = defaultdict(Counter)
-    for doc, vi in zip(docs, vietnamese, strict=True):
-        if not vi:
+    for doc, vi, typed_plain in zip(docs, vietnamese, plain, strict=True):
+        if not vi or typed_plain:
             continue
         for word in doc.split():
-            plain = strip_diacritics(word)
-            if word != plain:
-                words[plain][word] += 1
-                for syllable in word.split("_"):
-                    syllables[strip_diacritics(syllable)][syllable] += 1
+            if word == BOUNDARY:
+                continue
+            words[strip_diacritics(word)][word] += 1
+            for syllable in word.split("_"):
+                syllables[strip_diacritics(syllable)][syllable] += 1
 
     def restored(word: str) -> str:
-        if word == BOUNDARY or strip_diacritics(word) != word:
+        if word == BOUNDARY:
             return word
         if word in words:
             return words[word].most_common(1)[0][0]
@@ -203,8 +207,8 @@ def restore_accents(docs: Sequence[str], vietnamese: Sequence[bool]) -> list[str
         return "_".join(syllables[p].most_common(1)[0][0] for p in parts)
 
     return [
-        " ".join(restored(w) for w in doc.split()) if vi else doc
-        for doc, vi in zip(docs, vietnamese, strict=True)
+        " ".join(restored(w) for w in doc.split()) if typed_plain else doc
+        for doc, typed_plain in zip(docs, plain, strict=True)
     ]
 
 

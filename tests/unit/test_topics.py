@@ -61,15 +61,21 @@ def test_unaccented_words_take_the_corpus_accented_spelling() -> None:
             "Giao hàng chậm quá",
             "Giao hàng chậm, hàng đẹp",
             "Hãng này tốt",
+            "Nhập sai mật khẩu, đóng gói sơ sài",
+            "Nhập sai mã",
             "Giao hang cham qua",
             "Nhan duoc hang roi",
         ]
     ]
     restored = restore_accents([*docs, "hang phone"], [True] * len(docs) + [False])
-    assert restored[3] == "giao hàng chậm"
+    assert restored[5] == "giao hàng chậm"
     # "hàng" is the spelling seen most for h-a-n-g; "nhan_duoc" has a syllable never
     # seen with accents, so it stays as typed; the English text is left alone.
-    assert restored[4].split()[-1] == "hàng" and "nhận" not in restored[4]
+    assert restored[6].split()[-1] == "hàng" and "nhận" not in restored[6]
+    # "sai" is spelt so on purpose in accented texts, more often than "sài".
+    assert restore_accents([docs[3], docs[4], segment("nhap sai", "vi")], [True] * 3)[2] == (
+        segment("nhập sai", "vi")
+    )
     assert restored[-1] == "hang phone"
 
 
