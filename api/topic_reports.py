@@ -12,7 +12,7 @@ from datetime import date, timedelta
 from typing import Any, Literal
 from uuid import UUID
 
-from nlp.topics.model import display_word
+from nlp.topics.model import display_word, distinct_quotes
 from store import topic_reports as reports_store
 from store import topics as topics_store
 from store.db import Database
@@ -205,7 +205,10 @@ def topic_detail(
             return None
         root = topic["merged_into"] if topic["merged_into"] is not None else topic_id
         days = [r for r in reports_store.daily(conn, tenant_id, flt) if r["topic_id"] == root]
-        picked = reports_store.quotes(conn, tenant_id, root, flt, quotes)
+        # Candidates enough to fill the list after duplicates go (a topic's nearest
+        # items are often the same sentence sent again).
+        nearest = reports_store.quotes(conn, tenant_id, root, flt, min(10 * quotes, 500))
+    picked = [nearest[i] for i in distinct_quotes([q["text"] for q in nearest], quotes)]
     report = topic_report(db, tenant_id, flt, include_noise=True)
     summary = next((t for t in report.topics if t["id"] == root), None)
     if summary is None:

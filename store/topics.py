@@ -104,11 +104,12 @@ def _matrix(rows: Sequence[bytes]) -> npt.NDArray[np.float32]:
     return np.frombuffer(b"".join(rows), dtype="<f4").reshape(len(rows), -1).astype(np.float32)
 
 
-def unassigned(conn: Conn, tenant_id: UUID) -> tuple[list[UUID], list[str], list[bytes]]:
-    """Analysed items with no topic assignment yet: ids, languages and embeddings."""
+def unassigned(conn: Conn, tenant_id: UUID) -> tuple[list[UUID], list[str], list[str], list[bytes]]:
+    """Analysed items with no topic assignment yet: ids, languages, texts and embeddings."""
     rows = conn.execute(
         """
-        SELECT a.feedback_id, a.language, a.embedding FROM analyses a
+        SELECT a.feedback_id, a.language, f.text, a.embedding FROM analyses a
+        JOIN feedback f ON f.id = a.feedback_id
         LEFT JOIN topic_assignments t ON t.feedback_id = a.feedback_id
         WHERE a.tenant_id = %s AND t.feedback_id IS NULL
         """,
@@ -117,6 +118,7 @@ def unassigned(conn: Conn, tenant_id: UUID) -> tuple[list[UUID], list[str], list
     return (
         [r["feedback_id"] for r in rows],
         [r["language"] for r in rows],
+        [r["text"] for r in rows],
         [r["embedding"] for r in rows],
     )
 

@@ -119,7 +119,13 @@ def _write(
     workers.topics.assign_analysed(
         conn,
         [
-            (by_id[fid].tenant_id, fid, results[fid].language, results[fid].embedding)
+            (
+                by_id[fid].tenant_id,
+                fid,
+                results[fid].language,
+                by_id[fid].text,
+                results[fid].embedding,
+            )
             for fid in todo
         ],
     )

@@ -100,18 +100,14 @@ def _refit(
         corpus = topics_store.load_corpus(conn, tenant_id)
     n = len(corpus.ids)
     report("load", 1, 1)
-    docs = []
-    step = max(1, n // 100)
-    for index, (text, language) in enumerate(zip(corpus.texts, corpus.languages, strict=True)):
-        docs.append(topic_model.segment(text, language))
-        if index % step == 0:
-            report("segment", index, n)
-    report("segment", n, n)
     report("fit", 0, 1)
     fit = topic_model.fit_topics(
-        docs, corpus.embeddings, corpus.languages, config, lambda stage: report(stage, 0, 1)
+        corpus.texts,
+        corpus.embeddings,
+        corpus.languages,
+        config,
+        lambda stage: report(stage, 0, 1),
     )
-    del docs
     report("fit", 1, 1)
     report("write", 0, 1)
     with db.transaction() as conn:
@@ -136,7 +132,7 @@ def _refit(
                 topics_store.FittedTopic(
                     id=stable[k],
                     keywords=fit.keywords[k],
-                    auto_label=topic_model.auto_label(fit.keywords[k]),
+                    auto_label=fit.topic_labels[k],
                     centroid=fit.centroids[k],
                     min_similarity=float(fit.min_similarity[k]),
                     size=sizes[k],
@@ -181,11 +177,12 @@ def _refit(
 
 def assign_unassigned(conn: Conn, tenant_id: UUID) -> int:
     """Assign every analysed item of the tenant that has no topic yet; return how many."""
-    ids, languages, blobs = topics_store.unassigned(conn, tenant_id)
+    ids, languages, texts, blobs = topics_store.unassigned(conn, tenant_id)
     if not ids:
         return 0
+    groups = [topic_model.spelling_group(lang, t) for lang, t in zip(languages, texts, strict=True)]
     matrix = np.stack([topics_store.from_bytes(b) for b in blobs])
-    assign_items(conn, tenant_id, ids, languages, matrix, locked=True)
+    assign_items(conn, tenant_id, ids, groups, matrix, locked=True)
     return len(ids)
 
 
@@ -193,11 +190,14 @@ def assign_items(
     conn: Conn,
     tenant_id: UUID,
     ids: Sequence[UUID],
-    languages: Sequence[str],
+    groups: Sequence[str],
     embeddings: npt.NDArray[np.float32],
     locked: bool = False,
 ) -> list[int]:
     """Assign analysed items to the tenant's current topics (nearest centroid).
+
+    ``groups`` are the items' spelling groups (:func:`nlp.topics.model.spelling_group`),
+    whose means the fit stored and subtracts here too.
 
     A no-op before the tenant's first fit. Runs in the caller's transaction, so
     the analysis and its topic are committed together.
@@ -210,7 +210,7 @@ def assign_items(
     if not current:
         return []
     means = topics_store.language_means(conn, tenant_id)
-    vectors = topic_model.center(embeddings, list(languages), means)
+    vectors = topic_model.center(embeddings, list(groups), means)
     labels, sims = topic_model.assign(
         vectors,
         [t.id for t in current],
@@ -222,12 +222,13 @@ def assign_items(
 
 
 def assign_analysed(
-    conn: Conn, rows: Sequence[tuple[UUID, UUID, str, npt.NDArray[np.float32]]]
+    conn: Conn, rows: Sequence[tuple[UUID, UUID, str, str, npt.NDArray[np.float32]]]
 ) -> None:
-    """Assign freshly analysed items, given as (tenant id, feedback id, language, embedding)."""
+    """Assign freshly analysed items: (tenant id, feedback id, language, text, embedding)."""
     per_tenant: dict[UUID, list[tuple[UUID, str, npt.NDArray[np.float32]]]] = defaultdict(list)
-    for tenant_id, feedback_id, language, embedding in rows:
-        per_tenant[tenant_id].append((feedback_id, language, embedding))
+    for tenant_id, feedback_id, language, text, embedding in rows:
+        group = topic_model.spelling_group(language, text)
+        per_tenant[tenant_id].append((feedback_id, group, embedding))
     for tenant_id in sorted(per_tenant):
         items = per_tenant[tenant_id]
         assign_items(

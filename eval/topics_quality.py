@@ -1,0 +1,251 @@
+"""Topic quality on the synthetic corpus, which knows each item's subject.
+
+    .venv/bin/python -m eval.topics_quality [--sizes 2000 10000 100000] [--whole-text 2000]
+
+For each size the corpus of :mod:`eval.synthetic` (14 subjects, Vietnamese with
+and without diacritics and English, one to three sentences per item) is embedded
+with the shipped encoder (``load_encoder("auto")``) through the embedding cache,
+exactly as the pipeline embeds an item (its language detected, its text
+normalised, its segments weighted). Topics are fitted with the production code
+(:func:`nlp.topics.model.fit_topics`), each size in a fresh
+process so its peak memory is its own, and the script prints
+
+- ARI: adjusted Rand index of the topics (outliers as one more cluster) against
+  the subject each item was generated about;
+- bilingual: the share of subjects that land, in their largest topic, with at
+  least 20% of that topic's items and at least 5 of them in each language, over
+  the subjects that appear in both languages;
+- topics/subject: per subject, the topics holding at least 10% of its items,
+  averaged;
+- outliers: the share of items left in topic -1;
+- fit time and the process's peak RSS.
+
+Embedding 100k distinct texts with the int8 encoder takes about 40 minutes on this
+2-core machine, so by default only the sizes up to ``--whole-text`` are embedded
+text by text; above it an item's vector is the normalised mean of its sentences'
+vectors (every generator sentence embedded once), which is the pipeline's own way of
+combining segments. The 2k row is given both ways, so the difference is measured.
+The baseline in the same run is the previous method (``align="mean"``: per-language
+mean subtraction only, a plain 15-neighbour UMAP, HDBSCAN's smallest topic √n/2, every
+document clustered); the default (``align="graph"``) is printed beside it as a ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from eval.synthetic import document_text, topic_documents, topic_sentence_pool
+
+OUT = Path("eval/out")
+CACHE = OUT / "topics_quality_embeddings.sqlite"
+
+
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _encoder() -> Any:
+    from nlp.encoders.cache import CachedEncoder
+    from nlp.encoders.registry import load_encoder
+
+    return CachedEncoder(load_encoder("auto"), CACHE)
+
+
+def _prepared(texts: list[str]) -> tuple[list[str], list[Any]]:
+    """Each text's language and normalised form, as the pipeline computes them."""
+    from nlp.components.language import detect_language
+    from nlp.components.normalize import normalize
+
+    languages = [detect_language(t) for t in texts]
+    normalised = [normalize(t, "review", lang) for t, lang in zip(texts, languages, strict=True)]
+    return [str(lang) for lang in languages], normalised
+
+
+def corpus(
+    n: int, whole_text: bool
+) -> tuple[list[str], list[str], list[str], npt.NDArray[np.float32]]:
+    """Texts, subjects, detected languages and embeddings of ``n`` synthetic items."""
+    from nlp.components.encode import weighted_embeddings
+
+    pool = topic_sentence_pool(per_template=40)
+    items = list(topic_documents(n, pool, seed=n))
+    texts = [document_text(picks, pool) for picks, _ in items]
+    subjects = [subject for _, subject in items]
+    languages, normalised = _prepared(texts)
+    encoder = _encoder()
+    if whole_text:
+        embeddings = weighted_embeddings(encoder, normalised)
+    else:
+        sentences = [s[0].upper() + s[1:] + "." for s, _, _ in pool]
+        _, pool_norm = _prepared(sentences)
+        vectors = weighted_embeddings(encoder, pool_norm)
+        embeddings = np.stack([vectors[picks].mean(axis=0) for picks, _ in items])
+        embeddings /= np.linalg.norm(embeddings, axis=1, keepdims=True)
+    return texts, subjects, languages, embeddings.astype(np.float32)
+
+
+def scores(
+    labels: npt.NDArray[np.int64], subjects: list[str], written: list[str]
+) -> dict[str, float]:
+    """ARI, bilingual share, topics per subject and outlier share of one fit."""
+    from sklearn.metrics import adjusted_rand_score
+
+    by_subject: dict[str, Counter[int]] = defaultdict(Counter)
+    for label, subject in zip(labels.tolist(), subjects, strict=True):
+        by_subject[subject][label] += 1
+    per_topic_lang: dict[int, Counter[str]] = defaultdict(Counter)
+    for label, lang in zip(labels.tolist(), written, strict=True):
+        per_topic_lang[label][lang] += 1
+    both = [
+        s
+        for s in by_subject
+        if {w for w, subj in zip(written, subjects, strict=True) if subj == s} >= {"vi", "en"}
+    ]
+    joined = 0
+    for subject in both:
+        top = next((t for t, _ in by_subject[subject].most_common() if t >= 0), None)
+        if top is None:
+            continue
+        langs = per_topic_lang[top]
+        total = sum(langs.values())
+        if all(langs[w] >= 5 and langs[w] >= 0.2 * total for w in ("vi", "en")):
+            joined += 1
+    spread = [
+        sum(1 for t, c in counts.items() if t >= 0 and c >= 0.1 * sum(counts.values()))
+        for counts in by_subject.values()
+    ]
+    return {
+        "ari": round(float(adjusted_rand_score(subjects, labels)), 3),
+        "bilingual": round(joined / max(1, len(both)), 3),
+        "topics_per_subject": round(float(np.mean(spread)), 2),
+        "outliers": round(float((labels < 0).mean()), 3),
+    }
+
+
+def run(n: int, whole_text: bool, align: str) -> dict[str, Any]:
+    """One measurement in this process."""
+    from nlp.topics.model import TopicConfig, fit_topics
+
+    texts, subjects, languages, embeddings = corpus(n, whole_text)
+    # The language each item was *written* in, from the generator (unaccented is Vietnamese).
+    pool = topic_sentence_pool(per_template=40)
+    written = [pool[picks[0]][2] for picks, _ in topic_documents(n, pool, seed=n)]
+    if align == "mean":
+        # The previous method in full: language means only, plain 15-neighbour UMAP,
+        # HDBSCAN's smallest topic √n/2, every document clustered.
+        config = TopicConfig(
+            align="mean", n_neighbors=15, min_cluster_size=max(5, int(n**0.5 / 2)), fit_sample=n
+        )
+        groups: list[str] | None = languages
+    else:
+        config, groups = TopicConfig(align=align), None
+    # Numba compiles UMAP's kernels on first use; a worker pays that once per process.
+    fit_topics(
+        texts[:300], embeddings[:300], languages[:300], config, groups=groups and groups[:300]
+    )
+    base = _rss_mb()
+    started = time.perf_counter()
+    fit = fit_topics(texts, embeddings, languages, config, groups=groups)
+    seconds = time.perf_counter() - started
+    return {
+        "n": n,
+        "embedding": "whole text" if whole_text else "sentence mean",
+        "align": align,
+        **scores(fit.labels, subjects, written),
+        "topics": fit.n_topics,
+        "fit_s": round(seconds, 1),
+        "peak_rss_mb": round(_rss_mb()),
+        "rss_before_fit_mb": round(base),
+        "languages_detected": dict(Counter(languages)),
+        "labels": fit.topic_labels,
+    }
+
+
+def main() -> None:
+    """Measure each size (and the baseline) in its own child process, then print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[2_000, 10_000])
+    parser.add_argument(
+        "--whole-text", type=int, default=2_000, help="embed sizes up to this text by text"
+    )
+    parser.add_argument("--aligns", nargs="+", default=["mean", "graph"])
+    parser.add_argument(
+        "--baseline-max", type=int, default=10_000, help="run the baseline up to this size"
+    )
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        n, whole, align = args.child
+        print(json.dumps(run(int(n), whole == "1", align)))
+        return
+    OUT.mkdir(parents=True, exist_ok=True)
+    runs = []
+    for n in args.sizes:
+        modes = [True, False] if n <= args.whole_text else [False]
+        for whole in modes:
+            for align in args.aligns:
+                if align != args.aligns[0] or n <= args.baseline_max:
+                    runs.append((n, whole, align))
+    results = []
+    for n, whole, align in runs:
+        child = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "eval.topics_quality",
+                "--child",
+                str(n),
+                str(int(whole)),
+                align,
+            ],
+            capture_output=True,
+            text=True,
+        )
+        if child.returncode:
+            print(child.stderr[-3000:], file=sys.stderr)
+            raise SystemExit(child.returncode)
+        result = json.loads(child.stdout.strip().splitlines()[-1])
+        results.append(result)
+        print(json.dumps(result), flush=True)
+    print()
+    print(
+        "| items | embedding | alignment | ARI | bilingual | topics/subject | outliers | topics "
+        "| fit s | peak RSS MB |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for r in results:
+        print(
+            f"| {r['n']:,} | {r['embedding']} | {r['align']} | {r['ari']} | {r['bilingual']:.0%} | "
+            f"{r['topics_per_subject']} | {r['outliers']:.0%} | {r['topics']} | {r['fit_s']} | "
+            f"{r['peak_rss_mb']:,} |"
+        )
+    baseline = {(r["n"], r["embedding"]): r for r in results if r["align"] == args.aligns[0]}
+    for r in results:
+        b = baseline.get((r["n"], r["embedding"]))
+        if b is not None and r is not b:
+            print(
+                f"{r['n']:,} {r['embedding']}: {r['align']} / {b['align']}: "
+                f"ARI x{r['ari'] / max(b['ari'], 1e-9):.2f}, "
+                f"fit time x{r['fit_s'] / max(b['fit_s'], 1e-9):.2f}"
+            )
+    for r in results:
+        if r["align"] != args.aligns[0] and r["embedding"] == "whole text":
+            print(f"\ntopic labels, {r['n']:,} items, whole text, {r['align']}:")
+            for label in r.get("labels", []):
+                print(f"  {label}")
+    (OUT / "topics_quality.json").write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
