@@ -16,7 +16,7 @@ from langnghe.config import Settings
 from langnghe.secrets import new_key
 from store.db import Database
 from tests.conftest import TenantKey
-from tests.e2e.test_taxonomy_pages import _submit, browser
+from tests.e2e.browser import browser, submit
 from tests.helpers import free_port, running_api
 
 pytestmark = pytest.mark.e2e
@@ -65,13 +65,13 @@ def test_a_support_lead_sees_and_runs_connectors(
 
         browser.get(f"{url}/dashboard/connectors")
         browser.find_element(By.ID, "api_key").send_keys(tenant.key)
-        _submit(browser, By.CSS_SELECTOR, "button[type=submit]")
+        submit(browser, By.CSS_SELECTOR, "button[type=submit]")
         assert browser.current_url.endswith("/dashboard/connectors")
         assert "Connectors" in browser.find_element(By.CSS_SELECTOR, "header.top nav").text
         assert "never" in _row(browser, "shop-drop")
 
-        _submit(browser, By.CSS_SELECTOR, "tr[data-name=shop-drop] button.run")
-        _submit(browser, By.CSS_SELECTOR, "tr[data-name=dead-mailbox] button.run")
+        submit(browser, By.CSS_SELECTOR, "tr[data-name=shop-drop] button.run")
+        submit(browser, By.CSS_SELECTOR, "tr[data-name=dead-mailbox] button.run")
         folder = browser.find_element(By.CSS_SELECTOR, "tr[data-name=shop-drop]")
         assert folder.find_element(By.CSS_SELECTOR, "td.status").text == "ok"
         assert "1 (0)" in folder.text  # one run, no error

@@ -9,18 +9,20 @@ test-artifacts/.
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from uuid import UUID
 
 import httpx
 import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.ui import Select
 
 from langnghe.config import Settings
 from langnghe.secrets import new_key
 from store.db import Database
 from tests.conftest import TenantKey
+from tests.e2e.browser import browser, shot, submit
 from tests.helpers import running_api
 from tests.integration.chat_servers import SmtpServer, slack_server
 from tests.integration.scripted import ScriptedAnalyzer
@@ -31,42 +33,7 @@ from workers.ssrf import TargetGuard, parse_networks
 
 pytestmark = pytest.mark.e2e
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-
-if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
-    pytest.skip("chromium and chromium-driver are not installed", allow_module_level=True)
-
-from selenium import webdriver  # noqa: E402
-from selenium.webdriver.chrome.service import Service  # noqa: E402
-from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
-from selenium.webdriver.support import expected_conditions as ec  # noqa: E402
-from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
-
-
-@pytest.fixture
-def browser() -> Iterator[WebDriver]:
-    """Headless Chromium at a laptop's screen size."""
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"):
-        options.add_argument(arg)
-    options.add_argument("--window-size=1366,1000")
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(180)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-
-
-def _submit(browser: WebDriver, by: str, value: str) -> None:
-    """Click a submit button and wait for the next page."""
-    page = browser.find_element(By.TAG_NAME, "html")
-    browser.find_element(by, value).click()
-    WebDriverWait(browser, 20).until(ec.staleness_of(page))
+__all__ = ["browser"]  # the fixture, imported for pytest
 
 
 def _fill(browser: WebDriver, fields: dict[str, str]) -> None:
@@ -80,7 +47,7 @@ def _fill(browser: WebDriver, fields: dict[str, str]) -> None:
 
 
 def _test_button(browser: WebDriver, name: str) -> None:
-    _submit(browser, By.CSS_SELECTOR, f"#channels tr[data-name='{name}'] button.test-send")
+    submit(browser, By.CSS_SELECTOR, f"#channels tr[data-name='{name}'] button.test-send")
 
 
 def test_a_support_lead_sets_up_slack_and_email_and_tests_them(
@@ -101,12 +68,12 @@ def test_a_support_lead_sets_up_slack_and_email_and_tests_them(
     ):
         browser.get(f"{url}/dashboard/notifications")
         browser.find_element(By.ID, "api_key").send_keys(tenant.key)
-        _submit(browser, By.CSS_SELECTOR, "button[type=submit]")
+        submit(browser, By.CSS_SELECTOR, "button[type=submit]")
         assert browser.current_url.endswith("/dashboard/notifications")
         assert "Notifications" in browser.find_element(By.CSS_SELECTOR, "header.top nav").text
 
         _fill(browser, {"time-zone": "Asia/Ho_Chi_Minh"})
-        _submit(browser, By.ID, "set-zone")
+        submit(browser, By.ID, "set-zone")
         assert "Asia/Ho_Chi_Minh" in browser.find_element(By.ID, "result").text
 
         _fill(
@@ -114,7 +81,7 @@ def test_a_support_lead_sets_up_slack_and_email_and_tests_them(
             {"kind": "slack", "name": "cskh", "language": "vi", "webhook-url": slack.url},
         )
         _fill(browser, {"min-priority": "p2"})
-        _submit(browser, By.ID, "add")
+        submit(browser, By.ID, "add")
         row = browser.find_element(By.CSS_SELECTOR, "#channels tr[data-name=cskh]").text
         assert "slack" in row and "…-xyz" in row and "secret-token" not in row
 
@@ -130,7 +97,7 @@ def test_a_support_lead_sets_up_slack_and_email_and_tests_them(
                 "smtp-to": "lead@cx.example.vn",
             },
         )
-        _submit(browser, By.ID, "add")
+        submit(browser, By.ID, "add")
         # A login over a plain connection is refused, with the reason on the page.
         _fill(
             browser,
@@ -145,7 +112,7 @@ def test_a_support_lead_sets_up_slack_and_email_and_tests_them(
                 "smtp-to": "b@cx.example.vn",
             },
         )
-        _submit(browser, By.ID, "add")
+        submit(browser, By.ID, "add")
         assert "TLS" in browser.find_element(By.ID, "error").text
 
         _test_button(browser, "cskh")
@@ -154,8 +121,7 @@ def test_a_support_lead_sets_up_slack_and_email_and_tests_them(
         _test_button(browser, "leads")
         assert "Test message sent (answer 250)" in browser.find_element(By.ID, "result").text
         assert smtp.mails[0]["To"] == "lead@cx.example.vn"
-        ARTIFACTS.mkdir(exist_ok=True)
-        browser.save_screenshot(str(ARTIFACTS / "notifications.png"))
+        shot(browser, "notifications")
 
         # A Vietnamese complaint posted to the API reaches Slack through the outbox.
         response = client.post(

@@ -22,20 +22,13 @@ from langnghe.config import Settings
 from models import load_manifest
 from store.db import Database
 from tests.conftest import TenantKey
-from tests.e2e.browser import ARTIFACTS, browser
+from tests.e2e.browser import ARTIFACTS, browser, submit
 from tests.helpers import running_api
 from tests.integration.wordvec import WordVectorAnalyzer
 from workers.analysis import analyze_batch
 
 pytestmark = pytest.mark.e2e
 __all__ = ["browser"]  # the fixture, imported for pytest
-
-
-def _submit(browser: WebDriver, by: str, value: str) -> None:
-    """Click a submit button and wait for the next page."""
-    page = browser.find_element(By.TAG_NAME, "html")
-    browser.find_element(by, value).click()
-    WebDriverWait(browser, 20).until(ec.staleness_of(page))
 
 
 def _shot(browser: WebDriver, name: str) -> None:
@@ -64,7 +57,7 @@ def test_a_support_lead_adds_a_category_and_corrects_a_complaint(
 
         browser.get(f"{url}/dashboard/taxonomy")
         browser.find_element(By.ID, "api_key").send_keys(tenant.key)
-        _submit(browser, By.CSS_SELECTOR, "button[type=submit]")
+        submit(browser, By.CSS_SELECTOR, "button[type=submit]")
         assert browser.current_url.endswith("/dashboard/taxonomy")
         assert "Categories" in browser.find_element(By.CSS_SELECTOR, "header.top nav").text
         browser.find_element(By.ID, "cat-name").send_keys("card_fees")
@@ -72,13 +65,13 @@ def test_a_support_lead_adds_a_category_and_corrects_a_complaint(
         browser.find_element(By.ID, "cat-examples").send_keys(
             "Bị trừ phí thường niên thẻ\nCharged an annual card fee"
         )
-        _submit(browser, By.ID, "add")
+        submit(browser, By.ID, "add")
         assert browser.find_element(By.CSS_SELECTOR, "#own tr[data-name=card_fees]")
         assert "card_fees" in browser.find_element(By.ID, "in-force").text
         # A bad name is refused with the reason on the page, not a server error.
         browser.find_element(By.ID, "cat-name").send_keys("Bad Name")
         browser.find_element(By.ID, "cat-examples").send_keys("x")
-        _submit(browser, By.ID, "add")
+        submit(browser, By.ID, "add")
         assert "name" in browser.find_element(By.ID, "error").text
         _shot(browser, "categories")
 
@@ -95,7 +88,7 @@ def test_a_support_lead_adds_a_category_and_corrects_a_complaint(
         assert _cell(browser, "category", "corrected") == ""
         Select(browser.find_element(By.ID, "fix-category")).select_by_value("card_fees")
         Select(browser.find_element(By.ID, "fix-severity")).select_by_value("high")
-        _submit(browser, By.ID, "correct")
+        submit(browser, By.ID, "correct")
         assert _cell(browser, "category", "model") == "delivery"
         assert _cell(browser, "category", "corrected") == "card_fees"
         assert _cell(browser, "severity", "corrected") == "high"
