@@ -66,10 +66,23 @@ class _HelpdeskConfig(_Strict):
     dashboard_url: AnyHttpUrl | None = Field(
         default=None, description="Where the dashboard is served, for a link in the ticket."
     )
+    pull: bool = Field(
+        default=False,
+        description="Also pull tickets and their public customer comments in as feedback, "
+        "every interval_s (tickets langnghe created are left out).",
+    )
+    pull_days: Annotated[int, Field(ge=1, le=3650)] = Field(
+        default=30, description="The first pull reads tickets updated in these last days."
+    )
+    language: Literal["vi", "en"] | None = Field(
+        default=None, description="The language of pulled items, if known."
+    )
 
 
 class ZendeskConfig(_HelpdeskConfig):
     """Zendesk Support: tickets by API token, status back by a signed webhook."""
+
+    source: Name = "zendesk"
 
     email: Annotated[StorableStr, Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")]
     api_token: Secret
@@ -77,6 +90,8 @@ class ZendeskConfig(_HelpdeskConfig):
 
 class FreshdeskConfig(_HelpdeskConfig):
     """Freshdesk: tickets by API key, status back by an automation-rule webhook."""
+
+    source: Name = "freshdesk"
 
     api_key: Secret
     requester_email: Annotated[
