@@ -171,14 +171,25 @@ def save_cursor(conn: Conn, connector_id: UUID, cursor: dict[str, Any]) -> None:
     conn.execute("UPDATE connectors SET cursor = %s WHERE id = %s", (Jsonb(cursor), connector_id))
 
 
+# A run keeps the reasons of its first rejections only: a broken export could hold millions.
+MAX_REJECTIONS = 20
+
+
 @dataclass
 class RunCounts:
-    """What one run did."""
+    """What one run did, and why its first MAX_REJECTIONS rejected items were refused."""
 
     fetched: int = 0
     accepted: int = 0
     duplicates: int = 0
     rejected: int = 0
+    rejections: list[dict[str, str]] = field(default_factory=list)
+
+    def reject(self, where: str, reason: str) -> None:
+        """Count one rejected item; ``where`` names it (a file and line, a message, an id)."""
+        self.rejected += 1
+        if len(self.rejections) < MAX_REJECTIONS:
+            self.rejections.append({"item": where[:200], "reason": reason[:300]})
 
 
 def finish_run(
@@ -196,10 +207,10 @@ def finish_run(
     return conn.execute(
         """
         INSERT INTO connector_runs (tenant_id, connector_id, started_at, status, fetched,
-                                    accepted, duplicates, rejected, error)
-        SELECT %s, c.id, %s, %s, %s, %s, %s, %s, %s FROM connectors c WHERE c.id = %s
+                                    accepted, duplicates, rejected, rejections, error)
+        SELECT %s, c.id, %s, %s, %s, %s, %s, %s, %s, %s FROM connectors c WHERE c.id = %s
         RETURNING id, started_at, finished_at, status, fetched, accepted, duplicates,
-                  rejected, error
+                  rejected, rejections, error
         """,
         (
             connector.tenant_id,
@@ -209,6 +220,7 @@ def finish_run(
             counts.accepted,
             counts.duplicates,
             counts.rejected,
+            Jsonb(counts.rejections),
             error,
             connector.id,
         ),

@@ -275,8 +275,8 @@ def pull_imap(ctx: PullContext, connector: Claimed, counts: RunCounts) -> None:
                     items.append(validated_row(row, config["source"], ctx.settings.max_text_bytes))
                 # Whatever one malformed message raises, the cursor must move past it, or the
                 # mailbox would be stuck on it for good: it is counted as rejected.
-                except Exception:
-                    counts.rejected += 1
+                except Exception as exc:
+                    counts.reject(f"uid {uid}", f"{type(exc).__name__}: {exc}")
             ingest_items(ctx, connector, items, counts)
             with ctx.db.transaction() as conn:
                 connectors_store.save_cursor(
@@ -311,13 +311,13 @@ def _load_file(ctx: PullContext, connector: Claimed, path: Path, counts: RunCoun
     for line, row in read_rows(path):
         counts.fetched += 1
         if isinstance(row, str):
-            counts.rejected += 1
+            counts.reject(f"{path.name}:{line}", row)
             continue
         row.setdefault("external_id", f"{digest}:{line}")
         try:
             batch.append(validate_row(row, source, ctx.settings.max_text_bytes))
-        except ValueError:
-            counts.rejected += 1
+        except ValueError as exc:
+            counts.reject(f"{path.name}:{line}", str(exc))
             continue
         if len(batch) >= INGEST_BATCH:
             ingest_items(ctx, connector, batch, counts)

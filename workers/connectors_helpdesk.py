@@ -123,8 +123,8 @@ def _item(
         row["language"] = connector.config["language"]
     try:
         return validated_row(row, connector.config["source"], max_text_bytes)
-    except ValueError:
-        counts.rejected += 1
+    except ValueError as exc:
+        counts.reject(str(row.get("external_id")), str(exc))
         return None
 
 

@@ -138,6 +138,13 @@ class FreshdeskIn(_Strict):
 ConnectorIn = Annotated[ImapIn | FolderIn | ZendeskIn | FreshdeskIn, Field(discriminator="kind")]
 
 
+class Rejection(BaseModel):
+    """An item a run refused, and why."""
+
+    item: str = Field(description="Which: file:line, an IMAP UID, a help-desk external id.")
+    reason: str = Field(description="The validation's ``code: message``, or the error.")
+
+
 class RunOut(BaseModel):
     """One run of a pull connector."""
 
@@ -149,6 +156,9 @@ class RunOut(BaseModel):
     accepted: int
     duplicates: int
     rejected: int
+    rejections: list[Rejection] = Field(
+        description="The first 20 rejected items of the run, with their reasons."
+    )
     error: str | None
 
 

@@ -1,6 +1,6 @@
 -- Help-desk connectors may pull their tickets and customer comments in as feedback
 -- (config.pull): the scheduler's index covers them too. And notification channels may
--- send the CX-analyst digest beside the support-lead one (issue 15, both).
+-- send the CX-analyst digest beside the support-lead one; a run keeps its first rejections.
 -- depends: 0009_notifications 0010_connectors
 
 DROP INDEX IF EXISTS connectors_due;
@@ -15,3 +15,6 @@ ALTER TABLE notification_channels
     ADD COLUMN digest_audiences text[] NOT NULL DEFAULT '{support}'
     CHECK (cardinality(digest_audiences) >= 1
            AND digest_audiences <@ ARRAY['support', 'analyst']::text[]);
+
+-- The first rejected items of each connector run, with why (GET /v1/connectors shows them).
+ALTER TABLE connector_runs ADD COLUMN rejections jsonb NOT NULL DEFAULT '[]'::jsonb;

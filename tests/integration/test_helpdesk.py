@@ -401,11 +401,16 @@ def test_zendesk_pull_takes_customer_comments_once(
             desk.add_comment(mail, CUSTOMER, "Vẫn chưa nhận được tiền hoàn.")
             call = desk.add_ticket(CUSTOMER, "Call", "Caller says the app logs her out.", "voice")
             tweet = desk.add_ticket(TWEETER, "Tweet", "@acme my parcel is lost again", "twitter")
+            blank = desk.add_comment(tweet, TWEETER, "   ")  # refused as POST /v1/feedback would
 
             started = time.monotonic()
             first = run_pull(http, tenant, connector["id"])
             assert time.monotonic() - started >= 1  # the 429's Retry-After was waited out
             assert (first["status"], first["accepted"], first["duplicates"]) == ("ok", 4, 0), first
+            assert (first["fetched"], first["rejected"]) == (5, 1), first
+            (rejection,) = first["rejections"]
+            assert rejection["item"] == f"zendesk:{tweet}:{blank}"
+            assert rejection["reason"].startswith("validation_error: text: ")
             second = run_pull(http, tenant, connector["id"])
             assert (second["fetched"], second["accepted"]) == (0, 0), second
 
