@@ -14,6 +14,11 @@ from store.db import Conn
 PULL_KINDS = ("imap", "folder")
 HELPDESK_KINDS = ("zendesk", "freshdesk")
 
+# Connectors that run on a schedule: the pull kinds, and help desks whose pull is on.
+# The same predicate as the partial index connectors_due (migration 0013).
+PULLABLE = """(c.kind IN ('imap', 'folder')
+    OR (c.kind IN ('zendesk', 'freshdesk') AND c.config->>'pull' = 'true'))"""
+
 # What the API shows: never the secrets column, only the masked hints.
 _PUBLIC = """c.id, c.kind, c.name, c.config, c.secret_hints, c.cursor, c.interval_s,
     c.next_run_at, COALESCE(c.running_until > now(), false) AS running, c.created_at"""
@@ -109,8 +114,8 @@ def claim_due(conn: Conn, limit: int, lease_s: float) -> list[Claimed]:
     rows = conn.execute(
         f"""
         WITH due AS (
-            SELECT id FROM connectors
-            WHERE kind IN ('imap', 'folder') AND next_run_at <= now()
+            SELECT c.id FROM connectors c
+            WHERE {PULLABLE} AND c.next_run_at <= now()
               AND (running_until IS NULL OR running_until < now())
             ORDER BY next_run_at LIMIT %s FOR UPDATE SKIP LOCKED)
         UPDATE connectors c
@@ -134,7 +139,7 @@ def claim_one(conn: Conn, tenant_id: UUID, connector_id: UUID, lease_s: float) -
             next_run_at = now() + make_interval(secs => c.interval_s)
         FROM tenants t
         WHERE c.tenant_id = %s AND c.id = %s AND t.id = c.tenant_id
-          AND c.kind IN ('imap', 'folder')
+          AND {PULLABLE}
           AND (c.running_until IS NULL OR c.running_until < now())
         RETURNING {_CLAIMED}
         """,
@@ -166,14 +171,25 @@ def save_cursor(conn: Conn, connector_id: UUID, cursor: dict[str, Any]) -> None:
     conn.execute("UPDATE connectors SET cursor = %s WHERE id = %s", (Jsonb(cursor), connector_id))
 
 
+# A run keeps the reasons of its first rejections only: a broken export could hold millions.
+MAX_REJECTIONS = 20
+
+
 @dataclass
 class RunCounts:
-    """What one run did."""
+    """What one run did, and why its first MAX_REJECTIONS rejected items were refused."""
 
     fetched: int = 0
     accepted: int = 0
     duplicates: int = 0
     rejected: int = 0
+    rejections: list[dict[str, str]] = field(default_factory=list)
+
+    def reject(self, where: str, reason: str) -> None:
+        """Count one rejected item; ``where`` names it (a file and line, a message, an id)."""
+        self.rejected += 1
+        if len(self.rejections) < MAX_REJECTIONS:
+            self.rejections.append({"item": where[:200], "reason": reason[:300]})
 
 
 def finish_run(
@@ -191,10 +207,10 @@ def finish_run(
     return conn.execute(
         """
         INSERT INTO connector_runs (tenant_id, connector_id, started_at, status, fetched,
-                                    accepted, duplicates, rejected, error)
-        SELECT %s, c.id, %s, %s, %s, %s, %s, %s, %s FROM connectors c WHERE c.id = %s
+                                    accepted, duplicates, rejected, rejections, error)
+        SELECT %s, c.id, %s, %s, %s, %s, %s, %s, %s, %s FROM connectors c WHERE c.id = %s
         RETURNING id, started_at, finished_at, status, fetched, accepted, duplicates,
-                  rejected, error
+                  rejected, rejections, error
         """,
         (
             connector.tenant_id,
@@ -204,6 +220,7 @@ def finish_run(
             counts.accepted,
             counts.duplicates,
             counts.rejected,
+            Jsonb(counts.rejections),
             error,
             connector.id,
         ),

@@ -138,3 +138,22 @@ def list_tickets(conn: Conn, tenant_id: UUID, connector_id: UUID) -> list[dict[s
         """,
         (tenant_id, connector_id),
     ).fetchall()
+
+
+def own_tickets(
+    conn: Conn, connector_id: UUID, ticket_ids: list[str], complaint_keys: list[str]
+) -> set[str]:
+    """The ticket ids and complaint keys, of those given, of tickets this connector created.
+
+    A ticket is ours when its id is recorded, or when it carries one of our complaint keys
+    (``complaint_keys``: Zendesk's external_id), which covers a ticket created by an
+    attempt that died before recording its id.
+    """
+    rows = conn.execute(
+        """
+        SELECT ticket_id, complaint_id::text AS complaint_key FROM helpdesk_tickets
+        WHERE connector_id = %s AND (ticket_id = ANY(%s) OR complaint_id::text = ANY(%s))
+        """,
+        (connector_id, ticket_ids, complaint_keys),
+    ).fetchall()
+    return {r["ticket_id"] for r in rows if r["ticket_id"]} | {r["complaint_key"] for r in rows}

@@ -8,19 +8,20 @@ dead-lettered and replayed like a subscription's.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 from psycopg.types.json import Jsonb
 
 from store.db import Conn
+from store.topic_reports import ITEMS
 from store.webhooks import DUE_COLUMNS, DueDelivery
 
 # The secret itself (secret_enc) is never selected for an answer; secret_hint is its masked tail.
 CHANNEL_COLUMNS = """id, kind, name, language, enabled, config, secret_hint, event_types,
     min_priority, categories, languages, quiet_start, quiet_end, max_per_minute, digest,
-    digest_hour, created_at"""
+    digest_hour, digest_audiences, created_at"""
 
 # Columns a create or an update may set (everything but the id, tenant and bookkeeping).
 WRITABLE = (
@@ -40,6 +41,7 @@ WRITABLE = (
     "max_per_minute",
     "digest",
     "digest_hour",
+    "digest_audiences",
     "digest_last_at",
 )
 
@@ -247,7 +249,8 @@ def digest_channels(conn: Conn) -> list[dict[str, Any]]:
     """Every channel with a digest schedule, with its tenant's time zone."""
     return conn.execute(
         """
-        SELECT c.id, c.tenant_id, c.digest, c.digest_hour, c.digest_last_at, t.time_zone
+        SELECT c.id, c.tenant_id, c.digest, c.digest_hour, c.digest_audiences, c.digest_last_at,
+               t.time_zone
         FROM notification_channels c JOIN tenants t ON t.id = c.tenant_id
         WHERE c.digest IS NOT NULL AND c.enabled
         """
@@ -297,6 +300,88 @@ def support_summary(conn: Conn, tenant_id: UUID, oldest: int = 5) -> dict[str, A
                 "flagged_at": r["flagged_at"].isoformat(),
             }
             for r in rows
+        ],
+    }
+
+
+def analyst_summary(
+    conn: Conn, tenant_id: UUID, now: datetime, days: int, top: int = 5
+) -> dict[str, Any]:
+    """What CX analysts read in a digest, for the last ``days`` against the ``days`` before.
+
+    Top topics by items in the period, with the previous period's count; mean inferred
+    CSAT (1-5 stars) and NPS (promoters minus detractors, in points) by customer segment
+    (``unknown`` for items without a scored customer) and over all items; and the
+    emerging-topic alerts raised in the period. Items are read as the topic reports read
+    them (store.topic_reports.ITEMS: merges resolved, occurred_at before received_at).
+    """
+    mid = now - timedelta(days=days)
+    params = {
+        "tenant": tenant_id,
+        "start": now - timedelta(days=2 * days),
+        "end": now,
+        "mid": mid,
+        "channels": None,
+        "languages": None,
+        "top": top,
+    }
+    topics = conn.execute(
+        f"""
+        WITH items AS ({ITEMS})
+        SELECT i.topic_id, coalesce(t.label, t.auto_label) AS label,
+               count(*) FILTER (WHERE i.ts >= %(mid)s) AS current,
+               count(*) FILTER (WHERE i.ts < %(mid)s) AS previous
+        FROM items i JOIN topics t ON t.tenant_id = %(tenant)s AND t.id = i.topic_id
+        WHERE NOT t.is_noise
+        GROUP BY 1, 2 HAVING count(*) FILTER (WHERE i.ts >= %(mid)s) > 0
+        ORDER BY current DESC, i.topic_id LIMIT %(top)s
+        """,
+        params,
+    ).fetchall()
+    segments = conn.execute(
+        f"""
+        WITH items AS ({ITEMS})
+        SELECT coalesce(c.segment, 'unknown') AS segment, i.ts >= %(mid)s AS current,
+               grouping(coalesce(c.segment, 'unknown')) = 1 AS total,
+               count(*) AS n, avg(i.csat_expected) AS csat,
+               100.0 * (count(*) FILTER (WHERE i.nps_class = 'promoter')
+                        - count(*) FILTER (WHERE i.nps_class = 'detractor')) / count(*) AS nps
+        FROM items i
+        LEFT JOIN customers c ON c.tenant_id = %(tenant)s AND c.ref = i.customer_ref
+        GROUP BY GROUPING SETS (
+            (coalesce(c.segment, 'unknown'), i.ts >= %(mid)s), (i.ts >= %(mid)s))
+        """,
+        params,
+    ).fetchall()
+    emerging = conn.execute(
+        """
+        SELECT a.topic_id, coalesce(t.label, t.auto_label, '#' || a.topic_id) AS label,
+               a.kind, a.current, a.baseline_mean
+        FROM topic_alerts a
+        LEFT JOIN topics t ON t.tenant_id = a.tenant_id AND t.id = a.topic_id
+        WHERE a.tenant_id = %(tenant)s AND a.created_at >= %(mid)s AND a.created_at < %(end)s
+        ORDER BY a.created_at DESC, a.id LIMIT %(top)s
+        """,
+        params,
+    ).fetchall()
+    by_segment: dict[str, dict[str, Any]] = {}
+    for row in segments:
+        name = "all" if row["total"] else row["segment"]  # the total over every segment
+        entry = by_segment.setdefault(name, {"segment": name, "current": None, "previous": None})
+        entry["current" if row["current"] else "previous"] = {
+            "n": int(row["n"]),
+            "csat": round(float(row["csat"]), 2),
+            "nps": round(float(row["nps"]), 1),
+        }
+    return {
+        "days": days,
+        "top_topics": [dict(r) for r in topics],
+        "segments": sorted(
+            by_segment.values(), key=lambda e: (e["segment"] == "all", e["segment"])
+        ),
+        "emerging": [
+            {**r, "current": float(r["current"]), "baseline_mean": float(r["baseline_mean"])}
+            for r in emerging
         ],
     }
 

@@ -26,8 +26,9 @@ class ReportFilter:
 
 
 # The analysed items in a filter, with their effective topic (-1: none or outlier).
-_ITEMS = """
-    SELECT f.id, coalesce(f.occurred_at, f.received_at) AS ts, f.channel, f.text,
+# Also the CX-analyst digest's (store.notifications.analyst_summary).
+ITEMS = """
+    SELECT f.id, coalesce(f.occurred_at, f.received_at) AS ts, f.channel, f.text, f.customer_ref,
            a.language, a.sentiment, a.csat_expected, a.complaint, a.nps_class,
            coalesce(t.merged_into, ta.topic_id, -1) AS topic_id, ta.similarity
     FROM analyses a
@@ -57,7 +58,7 @@ def breakdown(conn: Conn, tenant_id: UUID, flt: ReportFilter) -> list[dict[str, 
     """Item counts and CSAT sums per (topic, channel, language, sentiment, complaint, nps)."""
     return conn.execute(
         f"""
-        WITH items AS ({_ITEMS})
+        WITH items AS ({ITEMS})
         SELECT topic_id, channel, language, sentiment, complaint, nps_class,
                count(*) AS n, sum(csat_expected) AS csat_sum
         FROM items GROUP BY 1, 2, 3, 4, 5, 6
@@ -70,7 +71,7 @@ def daily(conn: Conn, tenant_id: UUID, flt: ReportFilter) -> list[dict[str, Any]
     """Per topic and UTC day: items, negatives, complaints, CSAT sum, promoters, detractors."""
     return conn.execute(
         f"""
-        WITH items AS ({_ITEMS})
+        WITH items AS ({ITEMS})
         SELECT topic_id, (ts AT TIME ZONE 'UTC')::date AS day, count(*) AS n,
                count(*) FILTER (WHERE sentiment = 'negative') AS negative,
                count(*) FILTER (WHERE complaint) AS complaints,
@@ -89,7 +90,7 @@ def quotes(
     """The topic's most representative items: those nearest its centroid."""
     return conn.execute(
         f"""
-        WITH items AS ({_ITEMS})
+        WITH items AS ({ITEMS})
         SELECT id, ts, channel, language, sentiment, csat_expected, complaint, text, similarity
         FROM items WHERE topic_id = %(topic)s
         ORDER BY similarity DESC NULLS LAST, id LIMIT %(limit)s
@@ -108,7 +109,7 @@ def window_counts(
     """
     return conn.execute(
         f"""
-        WITH items AS ({_ITEMS})
+        WITH items AS ({ITEMS})
         SELECT topic_id,
                floor(extract(epoch FROM %(end)s::timestamptz - ts)
                      / (86400.0 * %(days)s))::int AS win,

@@ -1,4 +1,4 @@
-"""Pull connectors: an IMAP mailbox and a CSV/JSONL drop folder, run on a schedule.
+"""Pull connectors: an IMAP mailbox and a CSV/JSONL drop folder (help desks: connectors_helpdesk).
 
 Every pulled item goes through the validation of ``POST /v1/feedback`` (FeedbackIn, via
 ``langnghe.ingest.validate_row``) and is stored by the same ``store_feedback``, so the
@@ -95,7 +95,7 @@ class PullContext:
         )
 
 
-def _ingest(
+def ingest_items(
     ctx: PullContext, connector: Claimed, items: Sequence[FeedbackIn], counts: RunCounts
 ) -> None:
     """Store validated items as POST /v1/feedback does, then queue the new ones."""
@@ -117,7 +117,7 @@ def _ingest(
         )
 
 
-def _validated(row: dict[str, Any], source: str, max_text_bytes: int) -> FeedbackIn:
+def validated_row(row: dict[str, Any], source: str, max_text_bytes: int) -> FeedbackIn:
     """validate_row, retried without ``occurred_at``: a bad Date header loses the date only."""
     try:
         return validate_row(row, source, max_text_bytes)
@@ -272,12 +272,12 @@ def pull_imap(ctx: PullContext, connector: Claimed, counts: RunCounts) -> None:
                 counts.fetched += 1
                 try:
                     row = email_row(raw, f"imap:{uidvalidity}:{uid}", config.get("language"))
-                    items.append(_validated(row, config["source"], ctx.settings.max_text_bytes))
+                    items.append(validated_row(row, config["source"], ctx.settings.max_text_bytes))
                 # Whatever one malformed message raises, the cursor must move past it, or the
                 # mailbox would be stuck on it for good: it is counted as rejected.
-                except Exception:
-                    counts.rejected += 1
-            _ingest(ctx, connector, items, counts)
+                except Exception as exc:
+                    counts.reject(f"uid {uid}", f"{type(exc).__name__}: {exc}")
+            ingest_items(ctx, connector, items, counts)
             with ctx.db.transaction() as conn:
                 connectors_store.save_cursor(
                     conn, connector.id, {"uidvalidity": uidvalidity, "last_uid": max(chunk)}
@@ -311,18 +311,18 @@ def _load_file(ctx: PullContext, connector: Claimed, path: Path, counts: RunCoun
     for line, row in read_rows(path):
         counts.fetched += 1
         if isinstance(row, str):
-            counts.rejected += 1
+            counts.reject(f"{path.name}:{line}", row)
             continue
         row.setdefault("external_id", f"{digest}:{line}")
         try:
             batch.append(validate_row(row, source, ctx.settings.max_text_bytes))
-        except ValueError:
-            counts.rejected += 1
+        except ValueError as exc:
+            counts.reject(f"{path.name}:{line}", str(exc))
             continue
         if len(batch) >= INGEST_BATCH:
-            _ingest(ctx, connector, batch, counts)
+            ingest_items(ctx, connector, batch, counts)
             batch = []
-    _ingest(ctx, connector, batch, counts)
+    ingest_items(ctx, connector, batch, counts)
 
 
 def pull_folder(ctx: PullContext, connector: Claimed, counts: RunCounts) -> None:
@@ -358,10 +358,22 @@ def pull_folder(ctx: PullContext, connector: Claimed, counts: RunCounts) -> None
         raise ValueError(f"moved to {FAILED_DIR}/: " + "; ".join(failed))
 
 
-PULLERS: dict[str, Callable[[PullContext, Claimed, RunCounts], None]] = {
+Puller = Callable[[PullContext, Claimed, RunCounts], None]
+
+PULLERS: dict[str, Puller] = {
     "imap": pull_imap,
     "folder": pull_folder,
 }
+
+
+def puller(kind: str) -> Puller:
+    """The pull of a connector kind; help desks pull only when their ``pull`` option is on."""
+    if kind in PULLERS:
+        return PULLERS[kind]
+    # Imported here: the help-desk pulls build on this module's ingest path.
+    from workers.connectors_helpdesk import HELPDESK_PULLERS
+
+    return HELPDESK_PULLERS[kind]
 
 
 def run_connector(ctx: PullContext, connector: Claimed) -> dict[str, Any] | None:
@@ -373,7 +385,7 @@ def run_connector(ctx: PullContext, connector: Claimed) -> dict[str, Any] | None
     counts = RunCounts()
     error: str | None = None
     try:
-        PULLERS[connector.kind](ctx, connector, counts)
+        puller(connector.kind)(ctx, connector, counts)
     # Anything one connector raises is its run's error, not the task's: the others go on.
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"[:500]

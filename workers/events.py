@@ -19,6 +19,7 @@ CUSTOMER_SEGMENT_CHANGED = "customer.segment_changed"
 FEEDBACK_CORRECTED = "feedback.corrected"
 # A notification channel's scheduled summary (queued for that channel only).
 DIGEST_SUPPORT = "digest.support"
+DIGEST_ANALYST = "digest.analyst"
 SURVEY_SUGGESTED = "survey.suggested"
 EVENT_TYPES = (
     FEEDBACK_ANALYZED,
@@ -31,6 +32,7 @@ EVENT_TYPES = (
     CUSTOMER_SEGMENT_CHANGED,
     FEEDBACK_CORRECTED,
     DIGEST_SUPPORT,
+    DIGEST_ANALYST,
     SURVEY_SUGGESTED,
 )
 

@@ -185,6 +185,20 @@ def call(
     timeout_s: float,
 ) -> Any:
     """Send one request within ``timeout_s``; the JSON answer, or TicketError."""
+    return exchange(client, attempt, guard, request, timeout_s)[0]
+
+
+def exchange(
+    client: httpx.Client,
+    attempt: Attempt,
+    guard: TargetGuard | None,
+    request: Request,
+    timeout_s: float,
+) -> tuple[Any, httpx.Headers]:
+    """Send one request within ``timeout_s``; (the JSON answer, its headers), or TicketError.
+
+    The headers are for paging: Freshdesk names the next page in its ``Link`` header.
+    """
     addresses = None
     if guard is not None:
         try:
@@ -209,7 +223,7 @@ def call(
     if not 200 <= r.status_code < 300:
         raise TicketError(f"HTTP {r.status_code} from {request.method}", _retry_after(r))
     try:
-        return json.loads(raw)
+        return json.loads(raw), r.headers
     except ValueError as exc:
         raise TicketError("the help desk's answer is not JSON") from exc
 

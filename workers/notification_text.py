@@ -41,6 +41,42 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "en": "Weekly support digest",
         "vi": "Tóm tắt chăm sóc khách hàng hằng tuần",
     },
+    "digest.analyst.daily": {
+        "en": "Daily CX analyst digest",
+        "vi": "Tóm tắt phân tích trải nghiệm khách hàng hằng ngày",
+    },
+    "digest.analyst.weekly": {
+        "en": "Weekly CX analyst digest",
+        "vi": "Tóm tắt phân tích trải nghiệm khách hàng hằng tuần",
+    },
+    "field.top_topic": {"en": "Top topic {rank}: {label}", "vi": "Chủ đề nổi bật {rank}: {label}"},
+    "value.topic_movement": {
+        "en": "{current} items ({delta:+d} vs {period}: {previous})",
+        "vi": "{current} ý kiến ({delta:+d} so với {period}: {previous})",
+    },
+    "period.before.daily": {"en": "the day before", "vi": "ngày trước đó"},
+    "period.before.weekly": {"en": "the week before", "vi": "tuần trước đó"},
+    "field.segment_scores": {
+        "en": "CSAT / NPS · {segment}",
+        "vi": "CSAT / NPS · {segment}",
+    },
+    "value.scores": {
+        "en": "CSAT {csat:.2f}/5, NPS {nps:+.0f} ({n} items; before: {before})",
+        "vi": "CSAT {csat:.2f}/5, NPS {nps:+.0f} ({n} ý kiến; trước đó: {before})",
+    },
+    "value.scores_before": {
+        "en": "CSAT {csat:.2f}, NPS {nps:+.0f}",
+        "vi": "CSAT {csat:.2f}, NPS {nps:+.0f}",
+    },
+    "value.none": {"en": "none", "vi": "không có"},
+    "field.emerging": {"en": "Emerging: {label}", "vi": "Mới nổi: {label}"},
+    "value.emerging": {
+        "en": "{current:.0f} (usually {baseline:.1f})",
+        "vi": "{current:.0f} (thường là {baseline:.1f})",
+    },
+    "field.no_topics": {"en": "Topics", "vi": "Chủ đề"},
+    "segment.unknown": {"en": "no segment", "vi": "chưa phân khúc"},
+    "segment.all": {"en": "all customers", "vi": "tất cả khách hàng"},
     "field.open_p1": {"en": "Open P1", "vi": "P1 đang mở"},
     "field.open_p2": {"en": "Open P2", "vi": "P2 đang mở"},
     "field.sla_breaches": {"en": "SLA breaches", "vi": "Quá hạn SLA"},

@@ -33,6 +33,7 @@ from store.webhooks import DueDelivery
 from workers.events import (
     COMPLAINT_FLAGGED,
     CUSTOMER_AT_RISK,
+    DIGEST_ANALYST,
     DIGEST_SUPPORT,
     SIGNAL_CSAT_DROP,
     TOPIC_EMERGING,
@@ -186,7 +187,62 @@ def alert_for(
             )
         link = _link(public_url, "/dashboard/inbox?overdue=1")
         return Alert(t(f"digest.{data['period']}", language), facts, None, link)
+    if event_type == DIGEST_ANALYST:
+        return analyst_digest(data, language, public_url)
     raise ValueError(f"no alert for event type {event_type!r}")
+
+
+def analyst_digest(data: dict[str, Any], language: Language, public_url: str) -> Alert:
+    """The CX analyst's digest: top topics with their movement, CSAT/NPS by segment, and
+    the topics that emerged, each a labelled fact."""
+    facts: list[tuple[str, str]] = []
+    for rank, topic in enumerate(data["top_topics"], 1):
+        facts.append(
+            (
+                t("field.top_topic", language, rank=rank, label=topic["label"]),
+                t(
+                    "value.topic_movement",
+                    language,
+                    current=topic["current"],
+                    previous=topic["previous"],
+                    delta=topic["current"] - topic["previous"],
+                    period=t(f"period.before.{data['period']}", language),
+                ),
+            )
+        )
+    if not data["top_topics"]:
+        facts.append((t("field.no_topics", language), t("value.none", language)))
+    for entry in data["segments"]:
+        now, before = entry["current"], entry["previous"]
+        if now is None:
+            continue
+        earlier = (
+            t("value.scores_before", language, **before) if before else t("value.none", language)
+        )
+        facts.append(
+            (
+                t(
+                    "field.segment_scores",
+                    language,
+                    segment=t(f"segment.{entry['segment']}", language),
+                ),
+                t("value.scores", language, before=earlier, **now),
+            )
+        )
+    for topic in data["emerging"]:
+        facts.append(
+            (
+                t("field.emerging", language, label=topic["label"]),
+                t(
+                    "value.emerging",
+                    language,
+                    current=topic["current"],
+                    baseline=topic["baseline_mean"],
+                ),
+            )
+        )
+    link = _link(public_url, "/dashboard/topics")
+    return Alert(t(f"digest.analyst.{data['period']}", language), facts, None, link)
 
 
 def test_alert(language: Language) -> Alert:
@@ -405,8 +461,9 @@ def digest_slot(now: datetime, zone: str, period: str, hour: int) -> datetime:
 def queue_digests(db: Database, now: datetime | None = None) -> int:
     """Queue each channel's digest whose slot has come, once; return how many.
 
-    A digest is a ``digest.support`` event in the outbox (so webhook subscribers of
-    ``*`` see it too) delivered to its channel only, with the same retries and log.
+    A digest is a ``digest.support`` or ``digest.analyst`` event (one per audience of the
+    channel) in the outbox, so webhook subscribers of ``*`` see it too, delivered to its
+    channel only, with the same retries and log.
     """
     now = now or datetime.now(UTC)
     queued = 0
@@ -419,17 +476,24 @@ def queue_digests(db: Database, now: datetime | None = None) -> int:
         with db.transaction() as conn:
             if not notifications_store.claim_digest(conn, channel["id"], slot):
                 continue
-            data = {
+            base = {
                 "channel_id": str(channel["id"]),
                 "period": channel["digest"],
                 "slot": slot.isoformat(),
-                **notifications_store.support_summary(conn, channel["tenant_id"]),
             }
-            (event_id,) = events_store.append_events(
-                conn, channel["tenant_id"], [events_store.NewEvent(DIGEST_SUPPORT, data)]
-            )
-            notifications_store.queue_delivery(conn, channel["tenant_id"], channel["id"], event_id)
-        queued += 1
+            events = []
+            if "support" in channel["digest_audiences"]:
+                summary = notifications_store.support_summary(conn, channel["tenant_id"])
+                events.append(events_store.NewEvent(DIGEST_SUPPORT, base | summary))
+            if "analyst" in channel["digest_audiences"]:
+                days = 7 if channel["digest"] == "weekly" else 1
+                summary = notifications_store.analyst_summary(conn, channel["tenant_id"], now, days)
+                events.append(events_store.NewEvent(DIGEST_ANALYST, base | summary))
+            for event_id in events_store.append_events(conn, channel["tenant_id"], events):
+                notifications_store.queue_delivery(
+                    conn, channel["tenant_id"], channel["id"], event_id
+                )
+        queued += len(events)
     return queued
 
 

@@ -66,10 +66,23 @@ class _HelpdeskConfig(_Strict):
     dashboard_url: AnyHttpUrl | None = Field(
         default=None, description="Where the dashboard is served, for a link in the ticket."
     )
+    pull: bool = Field(
+        default=False,
+        description="Also pull tickets and their public customer comments in as feedback, "
+        "every interval_s (tickets langnghe created are left out).",
+    )
+    pull_days: Annotated[int, Field(ge=1, le=3650)] = Field(
+        default=30, description="The first pull reads tickets updated in these last days."
+    )
+    language: Literal["vi", "en"] | None = Field(
+        default=None, description="The language of pulled items, if known."
+    )
 
 
 class ZendeskConfig(_HelpdeskConfig):
     """Zendesk Support: tickets by API token, status back by a signed webhook."""
+
+    source: Name = "zendesk"
 
     email: Annotated[StorableStr, Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")]
     api_token: Secret
@@ -77,6 +90,8 @@ class ZendeskConfig(_HelpdeskConfig):
 
 class FreshdeskConfig(_HelpdeskConfig):
     """Freshdesk: tickets by API key, status back by an automation-rule webhook."""
+
+    source: Name = "freshdesk"
 
     api_key: Secret
     requester_email: Annotated[
@@ -123,6 +138,13 @@ class FreshdeskIn(_Strict):
 ConnectorIn = Annotated[ImapIn | FolderIn | ZendeskIn | FreshdeskIn, Field(discriminator="kind")]
 
 
+class Rejection(BaseModel):
+    """An item a run refused, and why."""
+
+    item: str = Field(description="Which: file:line, an IMAP UID, a help-desk external id.")
+    reason: str = Field(description="The validation's ``code: message``, or the error.")
+
+
 class RunOut(BaseModel):
     """One run of a pull connector."""
 
@@ -134,6 +156,9 @@ class RunOut(BaseModel):
     accepted: int
     duplicates: int
     rejected: int
+    rejections: list[Rejection] = Field(
+        description="The first 20 rejected items of the run, with their reasons."
+    )
     error: str | None
 
 

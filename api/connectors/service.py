@@ -117,9 +117,11 @@ def run_now(
     if claimed is None:
         if row is None:
             raise ApiError(404, "not_found", "No connector with this id.")
-        if row["kind"] not in connectors_store.PULL_KINDS:
+        if row["kind"] not in connectors_store.PULL_KINDS and not row["config"].get("pull"):
             raise ApiError(
-                409, "not_pullable", "Help-desk connectors create tickets; they pull nothing."
+                409,
+                "not_pullable",
+                "This help-desk connector creates tickets and pulls nothing: its pull is off.",
             )
         raise ApiError(409, "already_running", "The connector is running now.")
     run = run_connector(PullContext(db, settings, queue), claimed)

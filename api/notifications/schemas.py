@@ -13,6 +13,7 @@ from api.schemas import StorableStr
 Kind = Literal["slack", "teams", "email"]
 EventType = Literal["complaint.flagged", "signal.csat_drop", "topic.emerging", "customer.at_risk"]
 Priority = Literal["p1", "p2", "p3", "p4"]
+DigestAudience = Literal["support", "analyst"]
 Language = Literal["en", "vi"]
 # An e-mail address, checked only for shape: the SMTP server is the judge of the rest.
 Address = Annotated[
@@ -82,10 +83,16 @@ class Routing(BaseModel):
     )
     digest: Literal["daily", "weekly"] | None = Field(
         default=None,
-        description="A support-lead digest (open P1/P2, SLA breaches, oldest unanswered), "
-        "daily or on Mondays, at digest_hour in the tenant's time zone.",
+        description="A scheduled digest, daily or on Mondays, at digest_hour in the tenant's "
+        "time zone; digest_audiences says which.",
     )
     digest_hour: int = Field(default=8, ge=0, le=23)
+    digest_audiences: list[DigestAudience] = Field(
+        default=["support"],
+        min_length=1,
+        description="support: open P1/P2, SLA breaches, oldest unanswered. analyst: top "
+        "topics and their movement, CSAT/NPS by segment, emerging topics.",
+    )
 
 
 class ChannelIn(Routing):
@@ -124,6 +131,7 @@ class ChannelPatch(BaseModel):
     max_per_minute: int | None = Field(default=None, ge=1, le=600)
     digest: Literal["daily", "weekly"] | None = None
     digest_hour: int | None = Field(default=None, ge=0, le=23)
+    digest_audiences: list[DigestAudience] | None = Field(default=None, min_length=1)
 
 
 class ChannelOut(BaseModel):
@@ -144,6 +152,7 @@ class ChannelOut(BaseModel):
     max_per_minute: int
     digest: str | None
     digest_hour: int
+    digest_audiences: list[str]
     created_at: datetime
 
 

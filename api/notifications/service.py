@@ -74,8 +74,9 @@ def _routing(values: dict[str, Any]) -> dict[str, Any]:
         fields["quiet_end"] = quiet["end"] if quiet else None
     if fields.get("categories"):
         fields["categories"] = sorted(set(fields["categories"]))
-    if fields.get("event_types"):
-        fields["event_types"] = sorted(set(fields["event_types"]))
+    for listed in ("event_types", "digest_audiences"):
+        if fields.get(listed):
+            fields[listed] = sorted(set(fields[listed]))
     if fields.get("digest"):
         # The first digest goes out at the next slot, not at once for a slot already past.
         fields["digest_last_at"] = datetime.now(UTC)
@@ -105,6 +106,7 @@ def patch_fields(body: ChannelPatch, kind: str, settings: Settings) -> dict[str,
         "event_types",
         "max_per_minute",
         "digest_hour",
+        "digest_audiences",
     ):
         if required in given and given[required] is None:
             raise ApiError(422, "invalid_channel", f"{required} cannot be null.")

@@ -307,6 +307,12 @@ def test_drop_folder_files_are_loaded_once_and_moved_aside(
         ).json()
         first = run(http, tenant, created["id"])
         assert (first["fetched"], first["accepted"], first["rejected"]) == (6, 4, 2), first
+        shown = http.get(f"/v1/connectors/{created['id']}", headers=tenant.headers).json()
+        assert shown["last_run"]["rejections"] == first["rejections"]
+        reasons = {r["item"]: r["reason"] for r in first["rejections"]}
+        assert set(reasons) == {"social.jsonl:2", "social.jsonl:3"}
+        assert reasons["social.jsonl:2"].startswith("invalid_json: ")
+        assert reasons["social.jsonl:3"].startswith("validation_error: text: ")
         # A file that is not UTF-8 is set aside and named; the others were still loaded.
         assert first["status"] == "error"
         assert first["error"].startswith("ValueError: moved to failed/: export-latin1.csv:")

@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 from uuid import UUID
 
 import httpx
@@ -335,3 +336,210 @@ def test_freshdesk_ticket_with_api_key_and_status_back(
         assert right.status_code == 200 and right.json()["action"] == "resolve"
         assert complaint(http, tenant, billing)["status"] == "resolved"
         assert complaint(http, tenant, other)["status"] == "open"
+
+
+# --- Pulls: tickets and customer comments in as feedback ------------------------------
+
+CUSTOMER, AGENT, TWEETER = 2, 3, 4
+
+
+def people(desk: HelpDesk) -> None:
+    """The help desk's API user (an agent), a customer, another agent and a tweeter."""
+    desk.add_user(desk.api_user, ZENDESK_EMAIL, "agent")
+    desk.add_user(CUSTOMER, "Lan@KH.test", "end-user")
+    desk.add_user(AGENT, "support@acme.test", "agent")
+    desk.add_user(TWEETER, "minh@kh.test", "end-user")
+
+
+def run_pull(http: httpx.Client, tenant: TenantKey, connector_id: str) -> dict[str, Any]:
+    reply = http.post(f"/v1/connectors/{connector_id}/run", headers=tenant.headers)
+    assert reply.status_code == 200, reply.text
+    return dict(reply.json())
+
+
+def pulled(http: httpx.Client, tenant: TenantKey, source: str) -> dict[str, dict[str, Any]]:
+    items = http.get("/v1/feedback?limit=100", headers=tenant.headers).json()["items"]
+    return {i["external_id"]: i for i in items if i["source"] == source}
+
+
+def test_zendesk_pull_takes_customer_comments_once(
+    api: str, settings: Settings, db: Database
+) -> None:
+    tenant = make_tenant(db)
+    desk = HelpDesk(
+        "zendesk",
+        zendesk_authorization(ZENDESK_EMAIL, ZENDESK_TOKEN),
+        get_script=[Scripted(429, {"Retry-After": "1"})],
+    )
+    people(desk)
+    with running_helpdesk(desk):
+        with httpx.Client(base_url=api, timeout=60) as http:
+            connector = http.post(
+                "/v1/connectors",
+                json={
+                    "kind": "zendesk",
+                    "name": "zendesk-pull",
+                    "config": {
+                        "base_url": desk.url,
+                        "email": ZENDESK_EMAIL,
+                        "api_token": ZENDESK_TOKEN,
+                        "webhook_secret": ZENDESK_SIGNING,
+                        "pull": True,
+                    },
+                },
+                headers=tenant.headers,
+            ).json()
+            # A ticket langnghe creates for a complaint; the customer's reply on it is skipped.
+            flag(db, tenant, "Giao hàng trễ 5 ngày, tôi sẽ hủy đơn.", "p1", "delivery")
+            send_until_settled(db, settings)
+            (ours,) = desk.tickets
+            desk.add_comment(ours["id"], CUSTOMER, "Cảm ơn, tôi chờ phản hồi.")
+
+            mail = desk.add_ticket(CUSTOMER, "Hoàn tiền", "Tôi bị trừ tiền hai lần.", "email")
+            desk.add_comment(mail, AGENT, "We are looking into it.")
+            desk.add_comment(mail, AGENT, "Internal: refund approved", public=False)
+            desk.add_comment(mail, CUSTOMER, "Vẫn chưa nhận được tiền hoàn.")
+            call = desk.add_ticket(CUSTOMER, "Call", "Caller says the app logs her out.", "voice")
+            tweet = desk.add_ticket(TWEETER, "Tweet", "@acme my parcel is lost again", "twitter")
+            blank = desk.add_comment(tweet, TWEETER, "   ")  # refused as POST /v1/feedback would
+
+            started = time.monotonic()
+            first = run_pull(http, tenant, connector["id"])
+            assert time.monotonic() - started >= 1  # the 429's Retry-After was waited out
+            assert (first["status"], first["accepted"], first["duplicates"]) == ("ok", 4, 0), first
+            assert (first["fetched"], first["rejected"]) == (5, 1), first
+            (rejection,) = first["rejections"]
+            assert rejection["item"] == f"zendesk:{tweet}:{blank}"
+            assert rejection["reason"].startswith("validation_error: text: ")
+            second = run_pull(http, tenant, connector["id"])
+            assert (second["fetched"], second["accepted"]) == (0, 0), second
+
+            desk.add_comment(call, CUSTOMER, "Still logged out after the update.")
+        # A restart: the cursor comes back from Postgres; the updated ticket is read again.
+        with running_api(settings) as url, httpx.Client(base_url=url, timeout=60) as http:
+            third = run_pull(http, tenant, connector["id"])
+            assert (third["accepted"], third["duplicates"]) == (1, 1), third
+            with db.transaction() as conn:  # a cursor lost: everything again, nothing twice
+                conn.execute(
+                    "UPDATE connectors SET cursor = '{}' WHERE id = %s", (connector["id"],)
+                )
+            again = run_pull(http, tenant, connector["id"])
+            assert (again["accepted"], again["duplicates"]) == (0, 5), again
+            items = pulled(http, tenant, "zendesk")
+            shown = http.get(f"/v1/connectors/{connector['id']}", headers=tenant.headers).json()
+
+    assert desk.problems == []
+    exports = [p for m, p in desk.requests if "incremental" in p]
+    assert any("cursor=" in p for p in exports) and any("start_time=" in p for p in exports)
+    texts = {i["text"] for i in items.values()}
+    assert "We are looking into it." not in texts and "Internal: refund approved" not in texts
+    assert "Cảm ơn, tôi chờ phản hồi." not in texts  # on langnghe's own ticket
+    assert len(items) == 5
+    comments = {c["id"]: c for cs in desk.comments.values() for c in cs}
+    for external_id, item in items.items():
+        _vendor, ticket_id, comment_id = external_id.split(":")
+        assert item["text"] == comments[int(comment_id)]["plain_body"]
+        assert item["metadata"]["ticket_id"] == ticket_id
+    by_ticket = {i["metadata"]["ticket_id"]: i for i in items.values()}
+    assert by_ticket[str(mail)]["channel"] == "email"
+    assert by_ticket[str(mail)]["customer_ref"] == "lan@kh.test"
+    assert by_ticket[str(call)]["channel"] == "call_transcript"
+    assert by_ticket[str(tweet)]["channel"] == "social"
+    assert shown["cursor"]["after_cursor"] and shown["totals"]["accepted"] == 5
+
+
+def test_freshdesk_pull_pages_and_skips_agents(api: str, settings: Settings, db: Database) -> None:
+    tenant = make_tenant(db)
+    desk = HelpDesk(
+        "freshdesk",
+        freshdesk_authorization(FRESHDESK_KEY),
+        get_script=[Scripted(429, {"Retry-After": "1"})],
+    )
+    people(desk)
+    with running_helpdesk(desk):
+        with httpx.Client(base_url=api, timeout=60) as http:
+            created = http.post(
+                "/v1/connectors",
+                json={
+                    "kind": "freshdesk",
+                    "name": "freshdesk-pull",
+                    "config": {
+                        "base_url": desk.url,
+                        "api_key": FRESHDESK_KEY,
+                        "webhook_secret": FRESHDESK_TOKEN,
+                        "requester_email": "cx@acme.test",
+                        "pull": True,
+                        "source": "fd",
+                    },
+                },
+                headers=tenant.headers,
+            )
+            assert created.status_code == 201, created.text
+            connector = created.json()
+            flag(db, tenant, "Bị trừ tiền hai lần cho một đơn.", "p1", "billing")
+            send_until_settled(db, settings)
+            (ours,) = desk.tickets
+            desk.add_comment(ours["id"], CUSTOMER, "Tôi vẫn đang chờ.")
+
+            mail = desk.add_ticket(CUSTOMER, "Đổi hàng", "Áo bị rách, tôi muốn đổi.", 1)
+            desk.add_comment(mail, AGENT, "Please send a photo.")
+            desk.add_comment(mail, AGENT, "Note: VIP customer", public=False)
+            desk.add_comment(mail, CUSTOMER, "Đây là ảnh, áo rách ở tay.")
+            desk.add_comment(mail, CUSTOMER, "Khi nào có hàng đổi?")
+            phone = desk.add_ticket(CUSTOMER, "Phone", "Caller was charged twice.", 3)
+            chat = desk.add_ticket(TWEETER, "Chat", "chat: the promo code fails", 7)
+            outbound = desk.add_ticket(AGENT, "Survey", "How did we do?", 10)
+
+            first = run_pull(http, tenant, connector["id"])
+            assert (first["status"], first["accepted"], first["duplicates"]) == ("ok", 5, 0), first
+            # updated_since includes its instant: the latest ticket comes back as a duplicate.
+            second = run_pull(http, tenant, connector["id"])
+            assert second["accepted"] == 0, second
+
+            desk.add_comment(phone, CUSTOMER, "I called again, no refund yet.")
+        with running_api(settings) as url, httpx.Client(base_url=url, timeout=60) as http:
+            third = run_pull(http, tenant, connector["id"])
+            assert third["accepted"] == 1, third
+            items = pulled(http, tenant, "fd")
+
+    assert desk.problems == []
+    lists = [p for m, p in desk.requests if urlsplit(p).path == "/api/v2/tickets"]
+    assert any("page=2" in p for p in lists)  # more than one page of tickets
+    conversations = [p for m, p in desk.requests if p.endswith("conversations?per_page=100")]
+    assert conversations and any("page=2" in p for m, p in desk.requests if "conversations" in p)
+    assert len(items) == 6
+    texts = {i["text"] for i in items.values()}
+    assert texts == {
+        "Áo bị rách, tôi muốn đổi.",
+        "Đây là ảnh, áo rách ở tay.",
+        "Khi nào có hàng đổi?",
+        "Caller was charged twice.",
+        "chat: the promo code fails",
+        "I called again, no refund yet.",
+    }
+    assert items[f"freshdesk:{mail}"]["customer_ref"] == "lan@kh.test"
+    channels = {i["metadata"]["ticket_id"]: i["channel"] for i in items.values()}
+    assert channels == {str(mail): "email", str(phone): "call_transcript", str(chat): "social"}
+    assert str(outbound) not in channels
+
+
+def test_pull_needs_the_option(api: str, db: Database) -> None:
+    tenant = make_tenant(db)
+    with httpx.Client(base_url=api, timeout=30) as http:
+        connector = http.post(
+            "/v1/connectors",
+            json={
+                "kind": "zendesk",
+                "name": "tickets-only",
+                "config": {
+                    "base_url": "http://127.0.0.1:9/",
+                    "email": ZENDESK_EMAIL,
+                    "api_token": ZENDESK_TOKEN,
+                    "webhook_secret": ZENDESK_SIGNING,
+                },
+            },
+            headers=tenant.headers,
+        ).json()
+        refused = http.post(f"/v1/connectors/{connector['id']}/run", headers=tenant.headers)
+        assert refused.status_code == 409
+        assert refused.json()["error"]["code"] == "not_pullable"

@@ -546,6 +546,150 @@ def test_a_daily_digest_is_queued_once_and_sent_as_multipart_email(
     assert delivery["event_type"] == "digest.support" and delivery["status"] == "succeeded"
 
 
+def _topic_items(db: Database, api: httpx.Client, tenant: TenantKey) -> None:
+    """Items over two days with topics, scored customers and an emerging-topic alert.
+
+    Last day: "slow delivery" twice (a promoter at 5 stars, a detractor at 2), "refund"
+    once (no customer, 4 stars). The day before: "refund" twice (5 and 1 stars).
+    """
+    now = datetime.now(UTC)
+    rows = [
+        ("stars=5 fast", "an@kh.vn", now - timedelta(hours=2), 1),
+        ("stars=2 slow", "binh@kh.vn", now - timedelta(hours=3), 1),
+        ("stars=4 refund ok", None, now - timedelta(hours=4), 2),
+        ("stars=5 refund quick", "an@kh.vn", now - timedelta(hours=30), 2),
+        ("stars=1 refund never", "binh@kh.vn", now - timedelta(hours=30), 2),
+    ]
+    items = [
+        {"text": text, "channel": "email", "occurred_at": when.isoformat()}
+        | ({"customer_ref": ref} if ref else {})
+        for text, ref, when, _topic in rows
+    ]
+    response = api.post("/v1/feedback", json={"items": items}, headers=tenant.headers)
+    assert response.status_code == 202, response.text
+    ids = [UUID(i["id"]) for i in response.json()["items"]]
+    analyze_batch(db, ScriptedAnalyzer(), ids, max_attempts=5)
+    with db.transaction() as conn:
+        for topic_id, label in ((1, SLOW), (2, "hoàn tiền")):
+            conn.execute(
+                "INSERT INTO topics (tenant_id, id, auto_label, centroid, min_similarity) "
+                "VALUES (%s, %s, %s, '\\x00', 0.5)",
+                (tenant.id, topic_id, label),
+            )
+        for feedback_id, (_t, _r, _w, topic_id) in zip(ids, rows, strict=True):
+            conn.execute(
+                "INSERT INTO topic_assignments (feedback_id, tenant_id, topic_id, similarity) "
+                "VALUES (%s, %s, %s, 0.9)",
+                (feedback_id, tenant.id, topic_id),
+            )
+        for ref, segment in (("an@kh.vn", "promoter"), ("binh@kh.vn", "detractor")):
+            conn.execute(
+                "INSERT INTO customers (tenant_id, ref, segment) VALUES (%s, %s, %s) "
+                "ON CONFLICT (tenant_id, ref) DO UPDATE SET segment = excluded.segment",
+                (tenant.id, ref, segment),
+            )
+        conn.execute(
+            """
+            INSERT INTO topic_alerts (tenant_id, topic_id, kind, window_start, window_end,
+                                      current, baseline_mean, baseline_sd, created_at)
+            VALUES (%s, 1, 'volume', now() - interval '1 day', now(), 2, 0.3, 0.4,
+                    now() - interval '1 hour')
+            """,
+            (tenant.id,),
+        )
+
+
+def test_an_analyst_digest_shows_topics_scores_by_segment_and_emerging_topics(
+    api: httpx.Client, db: Database, tenant: TenantKey, keyed_settings: Settings
+) -> None:
+    with SmtpServer() as smtp:
+        analyst = _channel(
+            api,
+            tenant,
+            kind="email",
+            name="cx-analyst",
+            language="en",
+            smtp={
+                "host": "127.0.0.1",
+                "port": smtp.port,
+                "security": "none",
+                "from_address": "alerts@langnghe.example.vn",
+                "to": ["analyst@shop.example.vn"],
+            },
+            event_types=["signal.csat_drop"],
+            digest="daily",
+            digest_audiences=["analyst"],
+        )
+        both = _channel(
+            api,
+            tenant,
+            kind="email",
+            name="cx-lead-vi",
+            language="vi",
+            smtp={
+                "host": "127.0.0.1",
+                "port": smtp.port,
+                "security": "none",
+                "from_address": "alerts@langnghe.example.vn",
+                "to": ["lead@shop.example.vn"],
+            },
+            event_types=["signal.csat_drop"],
+            digest="weekly",
+            digest_audiences=["analyst", "support", "analyst"],
+        )
+        assert (analyst["digest_audiences"], both["digest_audiences"]) == (
+            ["analyst"],
+            ["analyst", "support"],
+        )
+        _topic_items(db, api, tenant)
+        with db.transaction() as conn:
+            conn.execute(
+                "UPDATE notification_channels SET digest_last_at = now() - interval '8 days' "
+                "WHERE id = ANY(%s::uuid[])",
+                ([analyst["id"], both["id"]],),
+            )
+        assert queue_digests(db) == 3  # one for the analyst, two for the other channel
+        assert queue_digests(db) == 0
+        _deliver(db, keyed_settings)
+        mails = {(m["To"], m["Subject"]): m for m in smtp.mails}
+    assert set(mails) == {
+        ("analyst@shop.example.vn", "Daily CX analyst digest"),
+        ("lead@shop.example.vn", "langnghe: 2 cảnh báo"),
+    }
+    mail = mails[("analyst@shop.example.vn", "Daily CX analyst digest")]
+    assert mail["Content-Language"] == "en"
+    plain, rich = mail.get_body(("plain",)), mail.get_body(("html",))
+    assert plain is not None and rich is not None
+    text = plain.get_content()
+    assert f"Top topic 1: {SLOW}: 2 items (+2 vs the day before: 0)" in text
+    assert "Top topic 2: hoàn tiền: 1 items (-1 vs the day before: 2)" in text
+    assert (
+        "CSAT / NPS · promoter: CSAT 5.00/5, NPS +100 (1 items; before: CSAT 5.00, NPS +100)"
+        in text
+    )
+    assert (
+        "CSAT / NPS · detractor: CSAT 2.00/5, NPS -100 (1 items; before: CSAT 1.00, NPS -100)"
+        in text
+    )
+    assert "CSAT / NPS · no segment: CSAT 4.00/5, NPS +0 (1 items; before: none)" in text
+    assert "CSAT / NPS · all customers: CSAT 3.67/5, NPS +0 (3 items; before: CSAT 3.00" in text
+    assert f"Emerging: {SLOW}: 2 (usually 0.3)" in text
+    html_part = rich.get_content()
+    assert '<html lang="en">' in html_part
+    assert f"<th>Top topic 1: {SLOW}</th><td>2 items (+2 vs the day before: 0)</td>" in (html_part)
+    vi = mails[("lead@shop.example.vn", "langnghe: 2 cảnh báo")]
+    vi_text = vi.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "Tóm tắt phân tích trải nghiệm khách hàng hằng tuần" in vi_text
+    assert "Tóm tắt chăm sóc khách hàng hằng tuần" in vi_text
+    # A week holds both days: "refund" leads with all three of its items.
+    assert "Chủ đề nổi bật 1: hoàn tiền: 3 ý kiến (+3 so với tuần trước đó: 0)" in vi_text
+    assert f"Mới nổi: {SLOW}: 2 (thường là 0.3)" in vi_text
+    assert "CSAT / NPS · tất cả khách hàng" in vi_text
+    assert vi["Content-Language"] == "vi"
+    (delivery,) = _log(api, tenant, analyst["id"])
+    assert delivery["event_type"] == "digest.analyst" and delivery["status"] == "succeeded"
+
+
 def test_a_backlog_beyond_one_claim_is_gathered_up_to_fifteen_a_message(
     api: httpx.Client, db: Database, tenant: TenantKey, keyed_settings: Settings
 ) -> None:

@@ -196,3 +196,40 @@ def test_a_digest_renders_everywhere(language: Any) -> None:
     assert list(facts.values())[:3] == ["2", "5", "1"]
     assert "2026-11-30 09:00 (Asia/Ho_Chi_Minh)" in facts["P1 · delivery"]
     assert "https://x.vn/dashboard/inbox/c9" in facts["P1 · delivery"]
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_an_analyst_digest_renders_everywhere(language: Any) -> None:
+    now = {"n": 40, "csat": 3.2, "nps": -12.5}
+    data = {
+        "period": "weekly",
+        "days": 7,
+        "top_topics": [{"topic_id": 4, "label": "giao hàng trễ", "current": 12, "previous": 5}],
+        "segments": [
+            {"segment": "detractor", "current": now, "previous": None},
+            {"segment": "passive", "current": None, "previous": now},  # nothing this week
+            {"segment": "all", "current": now, "previous": {"n": 30, "csat": 3.9, "nps": 8.0}},
+        ],
+        "emerging": [
+            {
+                "topic_id": 4,
+                "label": "giao hàng trễ",
+                "kind": "volume",
+                "current": 12.0,
+                "baseline_mean": 2.5,
+            }
+        ],
+    }
+    alert = alert_for("digest.analyst", data, language, LOOKUPS, "https://x.vn")
+    assert slack_problems(slack_message([alert], language, "ops")) == []
+    assert teams_problems(teams_message([alert], language, "ops")) == []
+    facts = list(alert.facts)
+    assert len(facts) == 4  # one topic, two segments with items this week, one emerging
+    assert "12" in facts[0][1] and "+7" in facts[0][1] and "giao hàng trễ" in facts[0][0]
+    assert "NPS -12" in facts[1][1] and "NPS +8" in facts[2][1]
+    assert alert.link == "https://x.vn/dashboard/topics"
+    assert alert.title == (
+        "Weekly CX analyst digest"
+        if language == "en"
+        else "Tóm tắt phân tích trải nghiệm khách hàng hằng tuần"
+    )
