@@ -15,7 +15,10 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api.connectors import service as connectors_service
-from api.dashboard.inbox import DashboardAuth, _db, _form, _page
+from api.dashboard.pages import DashboardAuth
+from api.dashboard.pages import database as _db
+from api.dashboard.pages import form_of as _form
+from api.dashboard.pages import page as _page
 from api.errors import ApiError
 from store import connectors as connectors_store
 

@@ -8,38 +8,25 @@ Like the inbox (api/dashboard/inbox.py), the pages use the dashboard shell's log
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
-from fastapi.templating import Jinja2Templates
 
 from api.customers import service
 from api.customers.schemas import LoopList, RiskBand, Segment
-from api.dashboard.inbox import DashboardAuth, SessionLike
+from api.dashboard.pages import DashboardAuth, SessionLike
+from api.dashboard.pages import database as _db
+from api.dashboard.pages import page as _page
 from api.errors import ApiError
 from store import customers as customers_store
 from store.db import Database
 
-templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
-
 PAGE = 50
 LOOP_SEGMENT = {"detractors": "detractor", "passives": "passive", "promoters": "promoter"}
 TREND_DAYS = 30
-
-
-def _db(request: Request) -> Database:
-    db: Database = request.app.state.db
-    return db
-
-
-def _page(request: Request, name: str, session: SessionLike, **context: Any) -> HTMLResponse:
-    return templates.TemplateResponse(
-        request, name, {"session": session, "csrf": session.csrf, **context}
-    )
 
 
 def _next_url(request: Request, cursor: str | None) -> str | None:

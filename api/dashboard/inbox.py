@@ -10,80 +10,34 @@ Every change goes through api.complaints_service, exactly as the JSON API does.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Any
 from urllib.parse import urlencode
 from uuid import UUID
 
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
 
 from api import complaints_service
 from api.cursor import decode_cursor, encode_cursor
-from api.dashboard.session import check_length, read_form
+from api.dashboard.pages import DashboardAuth
+from api.dashboard.pages import database as _db
+from api.dashboard.pages import form_of as _form
+from api.dashboard.pages import page as _page
+from api.dashboard.session import check_length
 from api.errors import ApiError
 from store import complaints as complaints_store
 from store import events as events_store
 from store import signals as signals_store
-from store.db import Database
 from workers.events import SIGNAL_CSAT_DROP
 from workers.signals import segment_figures
 from workers.taxonomy import tenant_categories
-
-HERE = Path(__file__).parent
-templates = Jinja2Templates(directory=str(HERE / "templates"))
 
 STATUSES = ("open", "acknowledged", "resolved")
 PRIORITIES = ("p1", "p2", "p3", "p4")
 CHANNELS = ("review", "email", "social", "call_transcript", "survey")
 RESOLUTION_CODES = ("refunded", "replaced", "explained", "fixed", "no_action", "duplicate")
 ACTIONS = ("assign", "acknowledge", "note", "resolve", "reopen")
-
-
-class SessionLike(Protocol):
-    """What the pages read from the shell's session."""
-
-    @property
-    def tenant_id(self) -> UUID: ...
-
-    @property
-    def tenant_name(self) -> str: ...
-
-    @property
-    def csrf(self) -> str: ...
-
-
-class DashboardAuth(Protocol):
-    """The shell's login, as the pages need it."""
-
-    def session(self, request: Request) -> SessionLike | None:
-        """The logged-in session, or None."""
-        ...
-
-    def login_redirect(self, request: Request) -> Response:
-        """Where to send a visitor without a session."""
-        ...
-
-    def check_post(self, request: Request, session: SessionLike, form: dict[str, str]) -> None:
-        """Raise (403) unless the form carries the session's CSRF token from our own origin."""
-        ...
-
-
-def _db(request: Request) -> Database:
-    db: Database = request.app.state.db
-    return db
-
-
-async def _form(request: Request) -> dict[str, str]:
-    return read_form(await request.body())
-
-
-def _page(request: Request, name: str, session: SessionLike, **context: Any) -> HTMLResponse:
-    return templates.TemplateResponse(
-        request, name, {"session": session, "csrf": session.csrf, **context}
-    )
 
 
 def _by(request: Request) -> dict[str, Any] | None:

@@ -16,8 +16,10 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
-from api.dashboard.inbox import DashboardAuth, SessionLike, _form, _page
-from api.dashboard.taxonomy import _db, _invalid
+from api.dashboard.pages import DashboardAuth, read_post
+from api.dashboard.pages import database as _db
+from api.dashboard.pages import invalid_message as _invalid
+from api.dashboard.pages import page as _page
 from api.errors import ApiError
 from api.notifications import service
 from api.notifications.schemas import ChannelIn
@@ -82,14 +84,6 @@ def build_router(auth: DashboardAuth) -> APIRouter:
     """The notifications page and its forms behind the given login."""
     router = APIRouter(prefix="/dashboard", include_in_schema=False)
 
-    async def _post(request: Request) -> tuple[SessionLike, dict[str, str]] | Response:
-        session = auth.session(request)
-        if session is None:
-            return auth.login_redirect(request)
-        form = await _form(request)
-        auth.check_post(request, session, form)
-        return session, form
-
     @router.get("/notifications", response_class=HTMLResponse)
     def notifications_page(request: Request, error: str = "", result: str = "") -> Response:
         """The channels, their routing, a test-send button each, and the add form."""
@@ -116,7 +110,7 @@ def build_router(auth: DashboardAuth) -> APIRouter:
     @router.post("/notifications")
     async def add_channel(request: Request) -> Response:
         """Add a channel from the form."""
-        posted = await _post(request)
+        posted = await read_post(auth, request)
         if isinstance(posted, Response):
             return posted
         session, form = posted
@@ -134,7 +128,7 @@ def build_router(auth: DashboardAuth) -> APIRouter:
     @router.post("/notifications/{channel_id}/test")
     async def test_channel(request: Request, channel_id: UUID) -> Response:
         """Send the test message and show how it went."""
-        posted = await _post(request)
+        posted = await read_post(auth, request)
         if isinstance(posted, Response):
             return posted
         session, _ = posted
@@ -148,7 +142,7 @@ def build_router(auth: DashboardAuth) -> APIRouter:
     @router.post("/notifications/{channel_id}/delete")
     async def delete_channel(request: Request, channel_id: UUID) -> Response:
         """Remove a channel."""
-        posted = await _post(request)
+        posted = await read_post(auth, request)
         if isinstance(posted, Response):
             return posted
         session, _ = posted
@@ -159,7 +153,7 @@ def build_router(auth: DashboardAuth) -> APIRouter:
     @router.post("/notifications/time-zone")
     async def set_time_zone(request: Request) -> Response:
         """Set the tenant's time zone (quiet hours are read in it)."""
-        posted = await _post(request)
+        posted = await read_post(auth, request)
         if isinstance(posted, Response):
             return posted
         session, form = posted

@@ -10,13 +10,13 @@ import plotly
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
 
 from api import topic_reports
 from api.audit.service import client_ip
 from api.auth import Principal, allows
-from api.dashboard.charts import sparkline
-from api.dashboard.inbox import SessionLike
+from api.dashboard.pages import SessionLike, templates
+from api.dashboard.pages import database as _db
+from api.dashboard.pages import form_of as _form
 from api.dashboard.session import (
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
@@ -26,7 +26,6 @@ from api.dashboard.session import (
     check_origin,
     check_token,
     new_token,
-    read_form,
 )
 from api.errors import ApiError
 from api.ratelimit import LoginThrottle
@@ -35,7 +34,6 @@ from store import keys as keys_store
 from store import sessions as sessions_store
 from store import tenants as tenants_store
 from store import topics as topics_store
-from store.db import Database
 from store.topic_reports import ReportFilter
 from workers.enqueue import enqueue_topic_refit
 
@@ -49,14 +47,7 @@ PERIODS = {"7d": 7, "30d": 30, "90d": 90, "365d": 365, "all": None}
 CHANNELS = ("review", "email", "social", "call_transcript", "survey")
 LANGUAGES = ("vi", "en", "mixed", "other")
 
-templates = Jinja2Templates(directory=str(HERE / "templates"))
-templates.env.globals["sparkline"] = sparkline
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
-
-
-def _db(request: Request) -> Database:
-    db: Database = request.app.state.db
-    return db
 
 
 def _signer(request: Request) -> SessionSigner:
@@ -130,10 +121,6 @@ def _safe_next(target: str | None) -> str:
     if target and target.startswith("/dashboard/") and "//" not in target and "\\" not in target:
         return target
     return "/dashboard/topics"
-
-
-async def _form(request: Request) -> dict[str, str]:
-    return read_form(await request.body())
 
 
 def _filter(period: str, channel: str, language: str) -> ReportFilter:

@@ -7,53 +7,30 @@ the JSON API (api.taxonomy.service, api.corrections.service).
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import urlencode
 from uuid import UUID
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 
 from api import complaints_service
 from api.corrections import service as corrections_service
 from api.corrections.schemas import CorrectionIn
-from api.dashboard.inbox import DashboardAuth, SessionLike
+from api.dashboard.pages import DashboardAuth, read_post
+from api.dashboard.pages import database as _db
+from api.dashboard.pages import invalid_message as _invalid
+from api.dashboard.pages import page as _page
 from api.errors import ApiError
 from api.taxonomy import service as taxonomy_service
 from api.taxonomy.schemas import CategoryIn
-from store.db import Database
-
-templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
-
-
-def _db(request: Request) -> Database:
-    db: Database = request.app.state.db
-    return db
-
-
-async def _form(request: Request) -> dict[str, str]:
-    body = (await request.body()).decode("utf-8", errors="replace")
-    return {k: v[0] for k, v in parse_qs(body, keep_blank_values=True).items()}
-
-
-def _page(request: Request, name: str, session: SessionLike, **context: Any) -> HTMLResponse:
-    return templates.TemplateResponse(
-        request, name, {"session": session, "csrf": session.csrf, **context}
-    )
 
 
 def _back(target: str, error: str | None = None) -> RedirectResponse:
     return RedirectResponse(
         target + ("?" + urlencode({"error": error[:300]}) if error else ""), status_code=303
     )
-
-
-def _invalid(exc: ValidationError) -> str:
-    return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
 
 
 def _bool(value: str) -> bool | None:
@@ -63,14 +40,6 @@ def _bool(value: str) -> bool | None:
 def build_router(auth: DashboardAuth) -> APIRouter:
     """The taxonomy, models and correction pages behind the given login."""
     router = APIRouter(prefix="/dashboard", include_in_schema=False)
-
-    async def _post(request: Request) -> tuple[SessionLike, dict[str, str]] | Response:
-        session = auth.session(request)
-        if session is None:
-            return auth.login_redirect(request)
-        form = await _form(request)
-        auth.check_post(request, session, form)
-        return session, form
 
     @router.get("/taxonomy", response_class=HTMLResponse)
     def taxonomy_page(request: Request, error: str = "") -> Response:
@@ -84,7 +53,7 @@ def build_router(auth: DashboardAuth) -> APIRouter:
     @router.post("/taxonomy/mode")
     async def set_mode(request: Request) -> Response:
         """Replace or extend the default categories."""
-        posted = await _post(request)
+        posted = await read_post(auth, request)
         if isinstance(posted, Response):
             return posted
         session, form = posted
@@ -98,7 +67,7 @@ def build_router(auth: DashboardAuth) -> APIRouter:
     @router.post("/taxonomy/categories")
     async def add_category(request: Request) -> Response:
         """Add a category from the form (examples one per line)."""
-        posted = await _post(request)
+        posted = await read_post(auth, request)
         if isinstance(posted, Response):
             return posted
         session, form = posted
@@ -120,7 +89,7 @@ def build_router(auth: DashboardAuth) -> APIRouter:
     @router.post("/taxonomy/categories/{name}/delete")
     async def remove_category(request: Request, name: str) -> Response:
         """Delete one of the tenant's categories."""
-        posted = await _post(request)
+        posted = await read_post(auth, request)
         if isinstance(posted, Response):
             return posted
         session, _ = posted
@@ -132,7 +101,7 @@ def build_router(auth: DashboardAuth) -> APIRouter:
     @router.post("/taxonomy/recategorize")
     async def recategorize(request: Request) -> Response:
         """Queue the re-categorisation of stored analyses."""
-        posted = await _post(request)
+        posted = await read_post(auth, request)
         if isinstance(posted, Response):
             return posted
         session, _ = posted
@@ -162,7 +131,7 @@ def build_router(auth: DashboardAuth) -> APIRouter:
     @router.post("/inbox/{complaint_id}/correct")
     async def correct(request: Request, complaint_id: UUID) -> Response:
         """Correct the analysis of a complaint's item; blank fields stay as the model said."""
-        posted = await _post(request)
+        posted = await read_post(auth, request)
         if isinstance(posted, Response):
             return posted
         session, form = posted
