@@ -91,17 +91,18 @@ def store_interactions(db: Database, tenant_id: UUID, items: Sequence[Any]) -> l
     with db.transaction() as conn:
         inserted = interactions_store.insert_interactions(conn, tenant_id, rows)
         policy = load_settings(customers_store.get_settings(conn, tenant_id)).surveys
-        fresh = [
-            (
-                i.id,
-                InteractionFact(str(i.id), r.type, r.occurred_at, r.value, r.attributes),
-                r.customer_ref,
-            )
-            for i, r in zip(inserted, rows, strict=True)
-            if not i.duplicate
-        ]
-        events = suggest_surveys(conn, tenant_id, policy, fresh, datetime.now(UTC))
-        events_store.append_events(conn, tenant_id, events)
+        if policy.enabled:  # else nothing to build: most tenants, and every bulk load
+            fresh = [
+                (
+                    i.id,
+                    InteractionFact(str(i.id), r.type, r.occurred_at, r.value, r.attributes),
+                    r.customer_ref,
+                )
+                for i, r in zip(inserted, rows, strict=True)
+                if not i.duplicate
+            ]
+            events = suggest_surveys(conn, tenant_id, policy, fresh, datetime.now(UTC))
+            events_store.append_events(conn, tenant_id, events)
         return inserted
 
 
