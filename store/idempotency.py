@@ -34,7 +34,8 @@ def outcome(
 ) -> list[Inserted]:
     """One entry per input (``ids[k]`` made for the input with ``keys[k]`` = (source,
     external_id)), in input order: new when its id was inserted, else the existing row's
-    id (including duplicates inside the same batch)."""
+    id (including duplicates inside the same batch). The keys go as binary arrays: the
+    text format escapes every element with a regex."""
     clashes = [key for new_id, key in zip(ids, keys, strict=True) if new_id not in inserted]
     existing: dict[tuple[str, str | None], UUID] = {}
     if clashes:
@@ -42,7 +43,7 @@ def outcome(
             f"""
             SELECT id, source, external_id FROM {table}
             WHERE tenant_id = %s AND (source, external_id) IN
-                  (SELECT * FROM unnest(%s::text[], %s::text[]))
+                  (SELECT * FROM unnest(%b::text[], %b::text[]))
             """,
             (tenant_id, [c[0] for c in clashes], [c[1] for c in clashes]),
         ).fetchall()

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
 from uuid import UUID
+from weakref import WeakKeyDictionary
 
 from celery import Celery
 
@@ -97,6 +99,57 @@ def enqueue_customer_refresh(app: Celery) -> None:
         app.send_task(CUSTOMERS_REFRESH_TASK, retry=True, retry_policy=_PUBLISH_RETRY)
     except Exception:
         log.warning("could not enqueue a customer refresh; beat will run it", exc_info=True)
+
+
+# How long a refresh request waits for others to join it (seconds).
+REFRESH_COALESCE_S = 0.2
+
+
+class _CoalescedRefresh:
+    """One publish for all the refresh requests of a short window, always after each of them.
+
+    A request finding no publish pending starts one ``REFRESH_COALESCE_S`` later; requests
+    meanwhile join it. The pending flag is cleared before publishing, so every request is
+    followed by a publish that starts after it, and the refresh it queues sees the rows the
+    request committed. A burst of batches costs a broker round trip every 0.2 s, not one
+    per batch. A publish still pending when the process stops is covered by the beat.
+    """
+
+    def __init__(self, app: Celery) -> None:
+        self._app = app
+        self._lock = threading.Lock()
+        self._pending = False
+
+    def request(self) -> None:
+        with self._lock:
+            if self._pending:
+                return
+            self._pending = True
+        timer = threading.Timer(REFRESH_COALESCE_S, self._publish)
+        timer.daemon = True
+        timer.start()
+
+    def _publish(self) -> None:
+        with self._lock:
+            self._pending = False
+        enqueue_customer_refresh(self._app)
+
+
+_coalesced: WeakKeyDictionary[Celery, _CoalescedRefresh] = WeakKeyDictionary()
+_coalesced_lock = threading.Lock()
+
+
+def nudge_customer_refresh(app: Celery) -> None:
+    """``enqueue_customer_refresh`` shortly, coalesced with concurrent requests; never blocks.
+
+    For the API, where batches arrive concurrently: what a request committed is marked
+    dirty already, so the refresh may follow the 202 by a fraction of a second.
+    """
+    with _coalesced_lock:
+        coalesced = _coalesced.get(app)
+        if coalesced is None:
+            coalesced = _coalesced[app] = _CoalescedRefresh(app)
+    coalesced.request()
 
 
 def enqueue_recategorize(app: Celery, job_id: UUID) -> bool:
