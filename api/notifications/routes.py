@@ -8,7 +8,7 @@ from uuid import UUID
 from fastapi import APIRouter, Query, Response
 
 from api.auth import TenantDep
-from api.cursor import decode_cursor, encode_cursor
+from api.cursor import decode_cursor
 from api.deps import DbDep, SettingsDep
 from api.errors import ApiError
 from api.notifications import service
@@ -19,7 +19,7 @@ from api.notifications.schemas import (
     NotificationSettings,
     TestSendOut,
 )
-from api.routes.deliveries import DeliveryOut, DeliveryPage
+from api.routes.deliveries import DeliveryPage, delivery_page
 from store import notifications as notifications_store
 from store import webhooks as webhooks_store
 
@@ -113,10 +113,7 @@ def list_deliveries(
         rows = webhooks_store.list_deliveries(
             conn, tenant.id, None, status, limit, before, channel_id=channel_id
         )
-    next_cursor = (
-        encode_cursor(rows[-1]["created_at"], rows[-1]["id"]) if len(rows) == limit else None
-    )
-    return DeliveryPage(items=[DeliveryOut(**r) for r in rows], next_cursor=next_cursor)
+    return delivery_page(rows, limit)
 
 
 @router.get("/settings", response_model=NotificationSettings)

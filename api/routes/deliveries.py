@@ -102,6 +102,14 @@ class RotateOut(WebhookOut):
     secret: str
 
 
+def delivery_page(rows: list[dict[str, Any]], limit: int) -> DeliveryPage:
+    """One page of a delivery log, with the cursor of the next when the page is full."""
+    next_cursor = (
+        encode_cursor(rows[-1]["created_at"], rows[-1]["id"]) if len(rows) == limit else None
+    )
+    return DeliveryPage(items=[DeliveryOut(**r) for r in rows], next_cursor=next_cursor)
+
+
 def _subscription_or_404(db: DbDep, tenant_id: UUID, webhook_id: UUID) -> None:
     with db.transaction() as conn:
         if webhooks_store.get_subscription(conn, tenant_id, webhook_id) is None:
@@ -126,10 +134,7 @@ def list_deliveries(
     _subscription_or_404(db, tenant.id, webhook_id)
     with db.transaction() as conn:
         rows = webhooks_store.list_deliveries(conn, tenant.id, webhook_id, status, limit, before)
-    next_cursor = (
-        encode_cursor(rows[-1]["created_at"], rows[-1]["id"]) if len(rows) == limit else None
-    )
-    return DeliveryPage(items=[DeliveryOut(**r) for r in rows], next_cursor=next_cursor)
+    return delivery_page(rows, limit)
 
 
 @router.get("/v1/deliveries/{delivery_id}", response_model=DeliveryDetail, responses=_NOT_FOUND)
