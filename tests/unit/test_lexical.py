@@ -128,3 +128,20 @@ def test_partial_retraining_keeps_the_other_heads(
         train_all([labelled_dir], out, encoder, heads=["mood"])  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="does not exist"):
         train_all([labelled_dir], tmp_path / "empty", encoder, heads=["category"])  # type: ignore[arg-type]
+
+
+def test_partial_retraining_refuses_to_orphan_another_lexical_head(
+    trained_dir: Path, labelled_dir: Path, tmp_path: Path, encoder: object
+) -> None:
+    from shutil import copytree
+
+    from nlp.training.heads import train_all
+
+    out = tmp_path / "models"
+    copytree(trained_dir, out)
+    manifest = json.loads((out / "manifest.json").read_text())
+    # A kept head that reads the n-gram weighting which this run would refit.
+    manifest["heads"]["sentiment"]["features"] = ["embedding", "lexical"]
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match=r"retrain \['sentiment'\]"):
+        train_all([labelled_dir], out, encoder, heads=["category"])  # type: ignore[arg-type]
