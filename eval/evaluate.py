@@ -39,6 +39,7 @@ from sklearn.pipeline import make_pipeline
 from tqdm import tqdm
 
 from nlp.components.aspects import STATES
+from nlp.components.base import Doc
 from nlp.pipeline import Pipeline
 from nlp.text import strip_diacritics
 from nlp.training.aspects import aspect_labels, micro_f1
@@ -200,11 +201,15 @@ def _tfidf(train_texts: list[str], train_labels: list[str]) -> Any:
     return model
 
 
-def _analyze(pipeline: Pipeline, texts: list[str], desc: str) -> list[Analysis]:
-    out: list[Analysis] = []
+def _run(pipeline: Pipeline, texts: list[str], desc: str) -> list[Doc]:
+    out: list[Doc] = []
     for start in tqdm(range(0, len(texts), BATCH), desc=desc, unit="batch", leave=False):
-        out += pipeline.analyze([FeedbackText(t) for t in texts[start : start + BATCH]])
+        out += pipeline.run([FeedbackText(t) for t in texts[start : start + BATCH]])
     return out
+
+
+def _analyze(pipeline: Pipeline, texts: list[str], desc: str) -> list[Analysis]:
+    return [pipeline.analysis(d) for d in _run(pipeline, texts, desc)]
 
 
 def _binary_sentiment(analysis: Analysis) -> tuple[str, float]:
@@ -219,7 +224,8 @@ def evaluate_corpus(
 ) -> dict[str, Any]:
     """Every task the corpus labels, on its dev rows (stripped of diacritics if asked)."""
     texts = [strip_diacritics(e.text) if unaccented else e.text for e in dev]
-    analyses = _analyze(pipeline, texts, f"{corpus.name}{' unaccented' if unaccented else ''}")
+    docs = _run(pipeline, texts, f"{corpus.name}{' unaccented' if unaccented else ''}")
+    analyses = [pipeline.analysis(d) for d in docs]
     train = corpus.train
     train_texts = [strip_diacritics(e.text) if unaccented else e.text for e in train]
     report: dict[str, Any] = {"n": len(dev)}
@@ -260,10 +266,9 @@ def evaluate_corpus(
         # Every labelled row, complaint or not: the head's own answer, not the inbox's.
         head = pipeline.context.head("category")
         assert head is not None  # every models directory has a category head
-        docs = pipeline.run([FeedbackText(texts[i]) for i, _ in labelled])
         picks = [
-            (head.classes[int(d.probs["category"].argmax())], float(d.probs["category"].max()))
-            for d in docs
+            (head.classes[int(p.argmax())], float(p.max()))
+            for p in (docs[i].probs["category"] for i, _ in labelled)
         ]
         report["category"] = _task(
             "category", labelled, picks, train, train_texts, texts, lambda e: e.category

@@ -115,12 +115,13 @@ class Pipeline:
                 component(docs)
         return docs
 
+    def analysis(self, doc: Doc) -> Analysis:
+        """The :class:`Analysis` of a document that went through :meth:`run`."""
+        return Analysis(**doc.out, model_versions=dict(self.model_versions))  # type: ignore[arg-type]
+
     def analyze(self, items: Sequence[FeedbackText]) -> list[Analysis]:
         """Analyse a batch; one :class:`Analysis` per item, in order."""
-        return [
-            Analysis(**doc.out, model_versions=dict(self.model_versions))  # type: ignore[arg-type]
-            for doc in self.run(items)
-        ]
+        return [self.analysis(doc) for doc in self.run(items)]
 
 
 @lru_cache(maxsize=1)
