@@ -923,7 +923,12 @@ def train(
         typer.Option(help="Folder to write; default: models (heads), work/finetune (--finetune)."),
     ] = None,
     max_per_set: Annotated[
-        int, typer.Option(min=1, help="Rows per set and split at most (seeded sample).")
+        int,
+        typer.Option(
+            min=1,
+            help="Rows per public set and split at most (seeded sample); with --finetune our "
+            "own sets (seed, written, ours) are never capped.",
+        ),
     ] = 4000,
     cache: CacheOpt = None,
     finetune: Annotated[

@@ -16,7 +16,7 @@ import json
 import random
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -64,6 +64,14 @@ class HeadSpec:
     """Sets whose labels for this head are not used (weak mappings that teach the wrong
     convention)."""
 
+    set_weights: dict[str, float] = field(default_factory=dict)
+    """Per set, how much each of its rows counts in the fit (default 1): our own labels of
+    real feedback outweigh written examples and public sets labelled under other rules."""
+
+    def weight(self, example: Example) -> float:
+        """How much ``example`` counts when this head is fitted."""
+        return self.set_weights.get(example.set_name, 1.0)
+
     def target(self, example: Example) -> str | None:
         """The example's label for this head, or None when it gives none (or is skipped)."""
         return None if example.set_name in self.skip_sets else self.label(example)
@@ -75,6 +83,12 @@ SPECS = {
         "complaint",
         lambda e: None if e.complaint is None else ("yes" if e.complaint else "no"),
         "Whether the text reports a problem.",
+        features=("embedding", "cues", "lexical"),
+        # Stars and polarity are not our definition of a complaint (a 2-star "it's fine, a bit
+        # small" reports no problem; a 4-star review with a broken zip does): these weak
+        # mappings cost 5-8 points of Vietnamese macro-F1 on our labels (eval/REPORT.md).
+        skip_sets=("twitter-airline", "uit-visfd", "aivivn-2019"),
+        set_weights={"ours": 3.0},
     ),
     "category": HeadSpec(
         "category",
@@ -202,13 +216,14 @@ def fit_head(
     y_dev: Sequence[str],
     dev_groups: Sequence[str],
     ordinal: bool = False,
+    sample_weight: Sequence[float] | None = None,
 ) -> tuple[LinearHead, float, dict[str, dict[str, float]]]:
     """Fit at each strength and keep the best on dev, then calibrate a temperature on dev.
 
     Class heads are tuned for dev macro-F1 with balanced class weights; an
     ordinal (star) head keeps the class priors and is tuned for the mean error
-    of its expected value. Returns the head, the strength, and dev figures
-    overall and per group.
+    of its expected value. ``sample_weight`` weighs the training rows (default: alike).
+    Returns the head, the strength, and dev figures overall and per group.
     """
     best: tuple[float, float, LogisticRegression] | None = None
     for strength in tqdm(STRENGTHS, desc="tuning", unit="fit", leave=False):
@@ -218,7 +233,7 @@ def fit_head(
             C=strength,
             tol=_tolerance(x_train),
         )
-        model.fit(x_train, y_train)
+        model.fit(x_train, y_train, sample_weight=sample_weight)
         if ordinal:
             score = -_expected_error(model, x_dev, y_dev)
         else:
@@ -257,9 +272,11 @@ def fit_ordinal(
     y_dev: Sequence[str],
     dev_groups: Sequence[str],
     order: Sequence[str],
+    sample_weight: Sequence[float] | None = None,
 ) -> tuple[OrdinalHead, float, dict[str, dict[str, float]]]:
     """Cumulative binary models P(y > k), one per threshold, tuned on dev macro-F1.
 
+    ``sample_weight`` weighs the training rows (default: alike).
     Returns the head, the strength and dev figures (with exact-or-adjacent accuracy).
     """
     rank = {c: i for i, c in enumerate(order)}
@@ -272,7 +289,7 @@ def fit_ordinal(
             model = LogisticRegression(
                 class_weight="balanced", max_iter=3000, C=strength, tol=_tolerance(x_train)
             )
-            model.fit(x_train, above)
+            model.fit(x_train, above, sample_weight=sample_weight)
             weights.append(model.coef_[0])
             biases.append(model.intercept_[0])
         head = OrdinalHead(
@@ -349,6 +366,20 @@ def _card(
         f"- Classes: {', '.join(report.classes)}",
         "- Training rows per set (Vietnamese rows also train in a copy without diacritics): "
         + ", ".join(f"{k} {v}" for k, v in sorted(report.train_rows.items())),
+        *(
+            [
+                "- Row weights in the fit: "
+                + ", ".join(f"{k} x{v:g}" for k, v in sorted(spec.set_weights.items()))
+                + " (every other set x1)"
+            ]
+            if spec.set_weights
+            else []
+        ),
+        *(
+            [f"- Sets not used for this head: {', '.join(spec.skip_sets)}"]
+            if spec.skip_sets
+            else []
+        ),
         f"- Data and licences: {sources}. Public sets are research-use or unstated licences: "
         "retrain on your own data (`langnghe train`) for commercial use.",
         "- Intended use: triage of Vietnamese and English customer feedback. Limits: domains "
@@ -524,16 +555,29 @@ def train_all(
         )
         y_tr = [spec.target(train_all_rows[i]) or "" for i in train_idx]
         y_dv = [spec.target(dev_all_rows[i]) or "" for i in dev_idx]
+        w_tr = [spec.weight(train_all_rows[i]) for i in train_idx] if spec.set_weights else None
         extra: dict[str, Any] = {}
         head: LinearHead
         if spec.order:
             head, strength, metrics = fit_ordinal(
-                x_tr, y_tr, x_dv, y_dv, [dev_groups[i] for i in dev_idx], spec.order
+                x_tr,
+                y_tr,
+                x_dv,
+                y_dv,
+                [dev_groups[i] for i in dev_idx],
+                spec.order,
+                sample_weight=w_tr,
             )
             metrics["dev"]["temperature"] = 1.0
         else:
             head, strength, metrics = fit_head(
-                x_tr, y_tr, x_dv, y_dv, [dev_groups[i] for i in dev_idx], ordinal=spec.ordinal
+                x_tr,
+                y_tr,
+                x_dv,
+                y_dv,
+                [dev_groups[i] for i in dev_idx],
+                ordinal=spec.ordinal,
+                sample_weight=w_tr,
             )
         if name == "churn":
             extra["threshold"] = best_threshold(head, x_dv, y_dv)

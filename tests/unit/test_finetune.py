@@ -17,7 +17,14 @@ pytest.importorskip("transformers")
 from nlp.components.heads import LinearHead
 from nlp.encoders.torch_runtime import TorchEncoder
 from nlp.training import finetune as finetune_module
-from nlp.training.finetune import CHECKPOINT, FinetuneConfig, finetune, plan_epoch
+from nlp.training.corpora import Example
+from nlp.training.finetune import (
+    CHECKPOINT,
+    FinetuneConfig,
+    build_tasks,
+    finetune,
+    plan_epoch,
+)
 from tests.unit.torch_fixtures import write_tiny_model
 
 TINY = FinetuneConfig(
@@ -170,3 +177,35 @@ def test_cli_finetune_says_how_to_resume_and_export(
     assert config["consistency"] == 1.5 and config["epochs"] == 1.0
     again = CliRunner().invoke(app, args)
     assert again.exit_code == 0 and "resuming from step 1 of 1" in again.output
+
+
+def test_tasks_cover_every_head_and_leave_out_the_sets_a_head_skips() -> None:
+    rows = [
+        Example(
+            "ours",
+            "1",
+            "a",
+            "vi",
+            complaint=True,
+            category="delivery",
+            churn_risk=True,
+            severity="high",
+        ),
+        Example(
+            "ours",
+            "2",
+            "b",
+            "en",
+            complaint=True,
+            category="app_website",
+            churn_risk=False,
+            severity="low",
+        ),
+        # airline reasons map onto categories only roughly: the category head skips them
+        Example("twitter-airline", "3", "c", "en", complaint=True, category="delivery"),
+    ]
+    tasks = build_tasks(rows)
+    assert {"churn", "severity", "category", "complaint"} <= set(tasks.classes)
+    delivery = tasks.classes["category"].index("delivery")
+    assert tasks.targets["category"] == [delivery, 1 - delivery, -1]
+    assert tasks.targets["churn"][2] == -1

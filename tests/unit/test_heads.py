@@ -9,7 +9,7 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from nlp.components.heads import LinearHead, OrdinalHead, load_head
-from nlp.training.heads import STRENGTHS, best_threshold, fit_ordinal
+from nlp.training.heads import STRENGTHS, best_threshold, fit_head, fit_ordinal
 
 
 @pytest.mark.parametrize("n_classes", [2, 3])
@@ -91,3 +91,30 @@ def test_best_threshold_maximises_f1() -> None:
         return 2 * float((guess & truth).sum()) / float(guess.sum() + truth.sum())
 
     assert f1(threshold) == max(f1(t) for t in np.linspace(0.05, 0.95, 91))
+
+
+def test_fit_head_weighs_rows_by_their_sample_weight() -> None:
+    # Two sources with opposite conventions, 40 rows of each class apiece: source A says yes
+    # at x = +1 and no at -1, source B the reverse. Alike they cancel out (p(yes) near 0.5
+    # everywhere); weighing A 4x must make p(yes | +1) high.
+    rng = np.random.default_rng(5)
+    x = np.repeat([1.0, 1.0, -1.0, -1.0], 40)[:, None].astype(np.float32)
+    x = x + rng.normal(scale=0.05, size=x.shape).astype(np.float32)
+    y = ["yes"] * 40 + ["no"] * 40 + ["no"] * 40 + ["yes"] * 40
+    source_a = list(range(40)) + list(range(80, 120))
+    weights = [4.0 if i in source_a else 1.0 for i in range(160)]
+    probe = np.array([[1.0]], np.float32)
+
+    def p_yes(sample_weight: list[float] | None) -> float:
+        head, _, _ = fit_head(
+            x,
+            y,
+            x[source_a],
+            [y[i] for i in source_a],
+            ["g"] * len(source_a),
+            sample_weight=sample_weight,
+        )
+        return float(head.predict_proba(probe)[0, head.classes.index("yes")])
+
+    assert abs(p_yes(None) - 0.5) < 0.1
+    assert p_yes(weights) > 0.7
