@@ -322,7 +322,7 @@ async def drivers_page(
         "drivers.html",
         session,
         report=report,
-        drivers=topic_reports.drivers(report),
+        drivers=topic_reports.drivers(report.topics, report.overall_csat),
         filters={"period": period, "channel": channel, "language": language},
     )
 
