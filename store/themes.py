@@ -136,7 +136,8 @@ class MoveError(ValueError):
 
 
 def move_topic(conn: Conn, tenant_id: UUID, topic_id: int, theme_id: int | None) -> None:
-    """Pin a topic to an active theme, or (``None``) let refits place it again.
+    """Pin a topic to an active theme, or (``None``) take it out and let the next refit
+    place it.
 
     Raises LookupError for an unknown topic or theme, MoveError for a merged topic
     (its items count under the topic it was merged into, and so in that one's theme).
@@ -148,9 +149,11 @@ def move_topic(conn: Conn, tenant_id: UUID, topic_id: int, theme_id: int | None)
     if topic is None:
         raise LookupError("no such topic")
     if theme_id is None:
+        # Out of the theme it was put in, so the next refit's grouping does not count it
+        # as that theme's own: it leaves the topic in no theme until then.
         conn.execute(
             """
-            UPDATE topics SET theme_pinned = false, updated_at = now()
+            UPDATE topics SET theme_id = NULL, theme_pinned = false, updated_at = now()
             WHERE tenant_id = %s AND id = %s
             """,
             (tenant_id, topic_id),

@@ -40,7 +40,8 @@ class ThemeEdit(BaseModel):
 
 
 class TopicMove(BaseModel):
-    """Put a topic in another theme (refits keep it there), or null to let refits place it."""
+    """Put a topic in another theme (refits keep it there), or null: out of its theme until
+    the next refit places it."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -142,7 +143,7 @@ def edit_theme(theme_id: ThemeId, body: ThemeEdit, tenant: TenantDep, db: DbDep)
 @topic_theme_router.put("/{topic_id}/theme", summary="Move a topic to another theme")
 def move_topic(topic_id: TopicId, body: TopicMove, tenant: TenantDep, db: DbDep) -> dict[str, Any]:
     """The topic stays in ``theme_id`` across refits (it is left out of the grouping);
-    ``theme_id: null`` lets the next refit place it again."""
+    ``theme_id: null`` takes it out of its theme until the next refit places it."""
     with db.transaction() as conn:
         try:
             themes_store.move_topic(conn, tenant.id, topic_id, body.theme_id)
