@@ -28,19 +28,28 @@ class ReportFilter:
 
 Level = Literal["topic", "theme"]
 
-# The analysed items in a filter, with their effective topic and its theme (-1: none or
-# outlier). Also the CX-analyst digest's (store.notifications.analyst_summary).
-ITEMS = """
-    SELECT f.id, coalesce(f.occurred_at, f.received_at) AS ts, f.channel, f.text, f.customer_ref,
-           a.language, a.sentiment, a.csat_expected, a.complaint, a.nps_class,
-           coalesce(t.merged_into, ta.topic_id, -1) AS topic_id,
-           coalesce(root.theme_id, -1) AS theme_id, ta.similarity
-    FROM analyses a
-    JOIN feedback f ON f.id = a.feedback_id
+# An analysis ``a``'s effective topic: its assigned topic ``t``, or the topic ``root`` that
+# one was merged into, whose theme the item counts in. Also the signals' (store.signals).
+TOPIC_JOINS = """
     LEFT JOIN topic_assignments ta ON ta.feedback_id = a.feedback_id
     LEFT JOIN topics t ON t.tenant_id = a.tenant_id AND t.id = ta.topic_id
     LEFT JOIN topics root
         ON root.tenant_id = a.tenant_id AND root.id = coalesce(t.merged_into, ta.topic_id)
+"""
+TOPIC_ID = "coalesce(t.merged_into, ta.topic_id, -1)"
+"""The effective topic of an item under :data:`TOPIC_JOINS` (-1: none or outlier)."""
+THEME_ID = "coalesce(root.theme_id, -1)"
+"""The theme of an item's effective topic (-1: none)."""
+
+# The analysed items in a filter, with their effective topic and its theme (-1: none or
+# outlier). Also the CX-analyst digest's (store.notifications.analyst_summary).
+ITEMS = f"""
+    SELECT f.id, coalesce(f.occurred_at, f.received_at) AS ts, f.channel, f.text, f.customer_ref,
+           a.language, a.sentiment, a.csat_expected, a.complaint, a.nps_class,
+           {TOPIC_ID} AS topic_id, {THEME_ID} AS theme_id, ta.similarity
+    FROM analyses a
+    JOIN feedback f ON f.id = a.feedback_id
+    {TOPIC_JOINS}
     WHERE a.tenant_id = %(tenant)s
       AND (%(start)s::timestamptz IS NULL OR coalesce(f.occurred_at, f.received_at) >= %(start)s)
       AND (%(end)s::timestamptz IS NULL OR coalesce(f.occurred_at, f.received_at) < %(end)s)
