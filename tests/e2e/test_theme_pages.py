@@ -82,7 +82,7 @@ def test_an_analyst_drills_a_theme_moves_a_topic_and_renames_the_theme(
         Select(browser.find_element(By.NAME, "theme")).select_by_value(str(delivery_theme))
         submit(browser, By.CSS_SELECTOR, "button[value=move]")
         link = browser.find_element(By.ID, "topic-theme")
-        assert link.get_attribute("href").endswith(f"/dashboard/themes/{delivery_theme}")
+        assert str(link.get_attribute("href")).endswith(f"/dashboard/themes/{delivery_theme}")
 
         # Theme -> its topics and quotes from each of them.
         submit(browser, By.ID, "topic-theme")
@@ -91,7 +91,7 @@ def test_an_analyst_drills_a_theme_moves_a_topic_and_renames_the_theme(
         assert len(members) == 2
         assert "moved here" in browser.find_element(By.ID, "theme-topic-table").text
         quoted = {
-            a.get_attribute("href").rsplit("/", 1)[1]
+            str(a.get_attribute("href")).rsplit("/", 1)[1]
             for a in browser.find_elements(By.CSS_SELECTOR, "#quotes .meta a")
         }
         assert quoted == {str(topic["delivery"]), str(topic["refund"])}
