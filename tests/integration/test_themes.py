@@ -23,8 +23,10 @@ pytestmark = pytest.mark.integration
 
 
 def _settings(database_url: str, tmp_path: Path, distance: float | None = None) -> Settings:
-    extra = {} if distance is None else {"topics_theme_distance": distance}
-    return Settings(database_url=database_url, data_dir=tmp_path, topics_min_docs=20, **extra)
+    settings = Settings(database_url=database_url, data_dir=tmp_path, topics_min_docs=20)
+    if distance is not None:
+        settings = settings.model_copy(update={"topics_theme_distance": distance})
+    return settings
 
 
 def _seed(db: Database, tenant_id: UUID) -> list[UUID]:
