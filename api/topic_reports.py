@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 from uuid import UUID
 
@@ -44,6 +44,13 @@ def buckets(first: date, last: date, interval: Interval) -> list[date]:
         out.append(current)
         current += step
     return out
+
+
+def partial(period: date, interval: Interval, today: date | None = None) -> bool:
+    """Whether the period is still running (it holds today, UTC): its counts are not final,
+    and charts draw it apart so that it does not read as a drop."""
+    today = today or datetime.now(UTC).date()
+    return period <= today < period + timedelta(days=1 if interval == "day" else 7)
 
 
 @dataclass
@@ -125,6 +132,7 @@ class _Grouped:
     csat_total: float
     trend: dict[int, dict[date, int]]
     periods: list[date]
+    interval: Interval
 
     def figures(self, group_id: int) -> dict[str, Any]:
         """A group's size, share, sentiment mix, CSAT and its impact, complaints, NPS, mixes
@@ -152,7 +160,11 @@ class _Grouped:
             "channels": dict(sorted(a.channels.items(), key=lambda kv: -kv[1])),
             "languages": dict(sorted(a.languages.items(), key=lambda kv: -kv[1])),
             "trend": [
-                {"period": p.isoformat(), "count": self.trend[group_id].get(p, 0)}
+                {
+                    "period": p.isoformat(),
+                    "count": self.trend[group_id].get(p, 0),
+                    "partial": partial(p, self.interval),
+                }
                 for p in self.periods
             ],
         }
@@ -186,7 +198,7 @@ def _grouped(
     for r in days:
         trend[r[key]][bucket(r["day"], interval)] += int(r["n"])
     periods = buckets(min(all_days), max(all_days), interval) if all_days else []
-    return _Grouped(acc, total, csat_total, trend, periods)
+    return _Grouped(acc, total, csat_total, trend, periods, interval)
 
 
 def _topics(
@@ -336,6 +348,7 @@ def _series(days: Sequence[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
                     if p in acc and acc[p]["count"]
                     else None
                 ),
+                "partial": partial(p, interval),  # type: ignore[arg-type]
             }
             for p in periods
         ]
@@ -451,6 +464,7 @@ def csat_trend(
                 "nps": _nps(int(found["promoters"]), int(found["detractors"]), n)
                 if found
                 else None,
+                "partial": partial(p, interval),
             }
         )
     return out
