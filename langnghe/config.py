@@ -135,7 +135,7 @@ class Settings(BaseSettings):
     topics_seed: int = 42
     topics_match_threshold: float = Field(default=0.8, ge=0.0, le=1.0)
     topics_theme_distance: float = Field(
-        default=0.75,
+        default=0.73,
         gt=0.0,
         le=2.0,
         description="Average-linkage cosine distance under which topics share a theme.",
