@@ -84,13 +84,15 @@ def save_themes(
             """,
             [(tenant_id, t.id, t.auto_label, t.size) for t in themes],
         )
+    # NOT theme_pinned twice: the outer test is re-read on a row an analyst pinned while
+    # the refit ran, so that move is not overwritten.
     conn.execute(
         """
         UPDATE topics SET theme_id = u.theme
         FROM (SELECT t.id, m.theme FROM topics t
               LEFT JOIN unnest(%s::int[], %s::int[]) AS m(topic, theme) ON m.topic = t.id
               WHERE t.tenant_id = %s AND NOT t.theme_pinned) u
-        WHERE topics.tenant_id = %s AND topics.id = u.id
+        WHERE topics.tenant_id = %s AND topics.id = u.id AND NOT topics.theme_pinned
           AND topics.theme_id IS DISTINCT FROM u.theme
         """,
         (list(auto_theme), list(auto_theme.values()), tenant_id, tenant_id),
