@@ -114,3 +114,9 @@ def test_an_analyst_drills_a_theme_moves_a_topic_and_renames_the_theme(
         shown = browser.find_elements(By.CSS_SELECTOR, "#theme-table tbody tr")
         assert len(shown) == len(GROUPS) - 1  # the refund theme was left empty
         assert "Giao hàng và hoàn tiền" in browser.find_element(By.ID, "theme-table").text
+
+        # The signals page splits CSAT by theme, each by its name.
+        browser.get(f"{url}/dashboard/signals?period=week&by=theme")
+        _wait(browser, "#signals")
+        assert "Giao hàng và hoàn tiền" in browser.find_element(By.ID, "signals").text
+        shot(browser, "signals-by-theme")
