@@ -35,6 +35,7 @@ from api.routes import (
     feedback,
     health,
     signals,
+    themes,
     topics,
     webhooks,
 )
@@ -132,6 +133,8 @@ def create_app(settings: Settings) -> FastAPI:
         webhooks.router,
         topics.router,
         topics.reports_router,
+        themes.router,
+        themes.topic_theme_router,
         dashboard_router,
     ):
         app.include_router(router)

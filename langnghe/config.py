@@ -134,6 +134,12 @@ class Settings(BaseSettings):
     topics_max_topics: int | None = Field(default=None, ge=2, description="None: no limit.")
     topics_seed: int = 42
     topics_match_threshold: float = Field(default=0.8, ge=0.0, le=1.0)
+    topics_theme_distance: float = Field(
+        default=0.73,
+        gt=0.0,
+        le=2.0,
+        description="Average-linkage cosine distance under which topics share a theme.",
+    )
     topics_refit_interval_s: float = Field(default=86_400.0, gt=0)
     topics_due_check_interval_s: float = Field(
         default=300.0, gt=0, description="How often tenants without topics (or grown) are fitted."

@@ -46,7 +46,7 @@ def refit(
                 typer.echo(f"not refitted: {exc}", err=True)
                 raise typer.Exit(1) from exc
     typer.echo(
-        f"{result.n_topics} topics over {result.n_docs} items "
+        f"{result.n_topics} topics in {result.n_themes} themes over {result.n_docs} items "
         f"({result.kept_ids} kept their id, {result.new_ids} new); "
         f"outliers {result.outlier_share_before:.0%} -> {result.outlier_share:.0%}; "
         f"{result.emerging} emerging"

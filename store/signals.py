@@ -13,6 +13,7 @@ from typing import Any
 from uuid import UUID
 
 from store.db import Conn
+from store.topic_reports import THEME_ID, TOPIC_ID, TOPIC_JOINS
 
 # Per item: the inferred probability of a 4-5 star answer (arrays are 1-based).
 _SATISFIED = "(a.csat_distribution[4] + a.csat_distribution[5])"
@@ -37,6 +38,26 @@ _SUMS = f"""
 """
 
 
+# Each dimension a series or a drop check may split by: its column and SQL expression.
+# Topic and theme resolve merges as the topic reports do (store.topic_reports).
+DIMENSIONS = {
+    "channel": ("channel", "f.channel"),
+    "language": ("language", "a.language"),
+    "topic": ("topic_id", TOPIC_ID),
+    "theme": ("theme_id", THEME_ID),
+}
+
+
+def _split(dimensions: Sequence[str]) -> tuple[list[str], str]:
+    """The known dimensions in a fixed order, and their ``expr AS column`` select list."""
+    dims = [d for d in DIMENSIONS if d in dimensions]
+    return dims, "".join(f", {DIMENSIONS[d][1]} AS {DIMENSIONS[d][0]}" for d in dims)
+
+
+def _joins(dims: Sequence[str]) -> str:
+    return TOPIC_JOINS if {"topic", "theme"} & set(dims) else ""
+
+
 def series(
     conn: Conn,
     tenant_id: UUID,
@@ -47,18 +68,18 @@ def series(
     channel: str | None = None,
     language: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Sums per period (day or week, UTC) and the chosen dimensions (channel, language)."""
+    """Sums per period (day or week, UTC) and the chosen dimensions (channel, language,
+    topic, theme; -1 for an item in no topic or theme)."""
     if period not in ("day", "week"):
         raise ValueError(f"unknown period {period!r}")
-    columns = {"channel": "f.channel", "language": "a.language"}
-    dims = [d for d in ("channel", "language") if d in dimensions]
-    select_dims = "".join(f", {columns[d]} AS {d}" for d in dims)
+    dims, select_dims = _split(dimensions)
     group = ", ".join(["1", *(str(i + 2) for i in range(len(dims)))])
     return conn.execute(
         f"""
         SELECT date_trunc(%(period)s, {_AT} AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS period_start
                {select_dims}, {_SUMS}
         FROM analyses a JOIN feedback f ON f.id = a.feedback_id
+        {_joins(dims)}
         WHERE f.tenant_id = %(tenant)s
           AND (%(since)s::timestamptz IS NULL OR {_AT} >= %(since)s::timestamptz)
           AND (%(until)s::timestamptz IS NULL OR {_AT} < %(until)s::timestamptz)
@@ -79,23 +100,35 @@ def series(
 
 
 def segment_windows(
-    conn: Conn, window_start: datetime, window_end: datetime, baseline_start: datetime
+    conn: Conn,
+    window_start: datetime,
+    window_end: datetime,
+    baseline_start: datetime,
+    dimensions: Sequence[str] = ("channel", "language"),
 ) -> list[dict[str, Any]]:
-    """Per tenant, channel and language: CSAT sums in the recent window and in the baseline.
+    """Per tenant and segment (by default channel x language): CSAT sums in the recent
+    window and in the baseline.
 
     The baseline is [baseline_start, window_start); only segments with items in the
-    recent window are returned.
+    recent window are returned. Split by topic, items in no topic and topics marked
+    as noise are left out: they are not a segment anyone acts on.
     """
+    dims, select_dims = _split(dimensions)
+    group = ", ".join(["1", *(str(i + 2) for i in range(len(dims)))])
+    topic_only = (
+        f"AND {TOPIC_ID} >= 0 AND NOT coalesce(root.is_noise, false)" if "topic" in dims else ""
+    )
     return conn.execute(
         f"""
-        SELECT a.tenant_id, f.channel, a.language,
+        SELECT a.tenant_id {select_dims},
                count(*) FILTER (WHERE {_AT} >= %(ws)s) AS recent_n,
                COALESCE(sum({_SATISFIED}) FILTER (WHERE {_AT} >= %(ws)s), 0) AS recent_sum,
                count(*) FILTER (WHERE {_AT} < %(ws)s) AS base_n,
                COALESCE(sum({_SATISFIED}) FILTER (WHERE {_AT} < %(ws)s), 0) AS base_sum
         FROM analyses a JOIN feedback f ON f.id = a.feedback_id
-        WHERE {_AT} >= %(bs)s AND {_AT} < %(we)s
-        GROUP BY 1, 2, 3
+        {_joins(dims)}
+        WHERE {_AT} >= %(bs)s AND {_AT} < %(we)s {topic_only}
+        GROUP BY {group}
         HAVING count(*) FILTER (WHERE {_AT} >= %(ws)s) > 0
         """,
         {"ws": window_start, "we": window_end, "bs": baseline_start},

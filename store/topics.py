@@ -338,7 +338,7 @@ def upsert_assignments(
 
 _TOPIC_COLUMNS = """
     id, keywords, auto_label, label, coalesce(label, auto_label) AS name, is_noise,
-    merged_into, size, active, created_at, updated_at
+    merged_into, theme_id, theme_pinned, size, active, created_at, updated_at
 """
 
 

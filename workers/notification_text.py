@@ -21,6 +21,10 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "en": "CSAT drop: {channel} / {item_language}",
         "vi": "CSAT giảm: {channel} / {item_language}",
     },
+    "signal.csat_drop.topic": {
+        "en": "CSAT drop in a topic: {label}",
+        "vi": "CSAT giảm trong chủ đề: {label}",
+    },
     "topic.emerging": {
         "en": "Emerging topic: {label}",
         "vi": "Chủ đề mới nổi: {label}",

@@ -134,13 +134,17 @@ def alert_for(
             baseline=data["baseline"]["inferred_csat_pct"],
             drop=data["drop_pct_points"],
         )
-        title = t(
-            "signal.csat_drop",
-            language,
-            channel=seg.get("channel"),
-            item_language=seg.get("language"),
-        )
-        link = _link(public_url, "/dashboard/signals")
+        if "topic_id" in seg:
+            title = t("signal.csat_drop.topic", language, label=seg.get("label"))
+            link = _link(public_url, f"/dashboard/topics/{seg['topic_id']}")
+        else:
+            title = t(
+                "signal.csat_drop",
+                language,
+                channel=seg.get("channel"),
+                item_language=seg.get("language"),
+            )
+            link = _link(public_url, "/dashboard/signals")
         return Alert(title, [(t("field.csat", language), value)], None, link)
     if event_type == TOPIC_EMERGING:
         count = t(

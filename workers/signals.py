@@ -19,6 +19,7 @@ from uuid import UUID
 
 from store import events as events_store
 from store import signals as signals_store
+from store import topics as topics_store
 from store.db import Database
 from workers.events import SIGNAL_CSAT_DROP
 
@@ -132,42 +133,63 @@ def drop_test(
     return (drop >= rule.min_drop and z <= -rule.z), drop, z
 
 
+SEGMENTATIONS: tuple[tuple[str, ...], ...] = (("channel", "language"), ("topic",))
+"""The segmentations the drop check runs over, each with the same rule."""
+
+
+def _segment(row: dict[str, Any], dims: tuple[str, ...]) -> dict[str, Any]:
+    """A drop's segment as the event gives it: channel and language, or the topic."""
+    return {signals_store.DIMENSIONS[d][0]: row[signals_store.DIMENSIONS[d][0]] for d in dims}
+
+
 def detect_csat_drops(db: Database, rule: DropRule, now: datetime | None = None) -> int:
     """Emit ``signal.csat_drop`` for each segment whose inferred CSAT fell; return how many.
 
-    Each alert is claimed in ``signal_alerts`` in the same transaction as its event, so
-    a segment alerts at most once per day however often the check runs.
+    Segments are channel x language and, separately, topic (:data:`SEGMENTATIONS`),
+    each tested with the same windows and thresholds. Each alert is claimed in
+    ``signal_alerts`` in the same transaction as its event, so a segment alerts at most
+    once per day however often the check runs.
     """
     now = now or datetime.now(UTC)
     window_start = now - timedelta(hours=rule.window_h)
     baseline_start = window_start - timedelta(days=rule.baseline_days)
     alert_day = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    with db.transaction() as conn:
-        rows = signals_store.segment_windows(conn, window_start, now, baseline_start)
     per_tenant: dict[UUID, list[dict[str, Any]]] = defaultdict(list)
-    for row in rows:
-        significant, drop, z = drop_test(
-            float(row["recent_sum"]), row["recent_n"], float(row["base_sum"]), row["base_n"], rule
-        )
-        if significant:
-            per_tenant[row["tenant_id"]].append({**row, "drop": drop, "z": z})
+    with db.transaction() as conn:
+        for dims in SEGMENTATIONS:
+            rows = signals_store.segment_windows(conn, window_start, now, baseline_start, dims)
+            for row in rows:
+                significant, drop, z = drop_test(
+                    float(row["recent_sum"]),
+                    row["recent_n"],
+                    float(row["base_sum"]),
+                    row["base_n"],
+                    rule,
+                )
+                if significant:
+                    segment = _segment(row, dims)
+                    per_tenant[row["tenant_id"]].append(
+                        {**row, "segment": segment, "drop": drop, "z": z}
+                    )
     emitted = 0
     for tenant_id in sorted(per_tenant):
         with db.transaction() as conn:
+            labels = {t["id"]: t["name"] for t in topics_store.list_topics(conn, tenant_id)}
             events = []
             for row in per_tenant[tenant_id]:
-                segment = f"channel={row['channel']};language={row['language']}"
-                if not signals_store.claim_alert(
-                    conn, tenant_id, SIGNAL_CSAT_DROP, segment, alert_day
-                ):
+                segment = row["segment"]
+                key = ";".join(f"{d.removesuffix('_id')}={v}" for d, v in segment.items())
+                if not signals_store.claim_alert(conn, tenant_id, SIGNAL_CSAT_DROP, key, alert_day):
                     continue
+                if "topic_id" in segment:
+                    segment = {**segment, "label": labels.get(segment["topic_id"])}
                 recent = float(row["recent_sum"]) / row["recent_n"]
                 base = float(row["base_sum"]) / row["base_n"]
                 events.append(
                     events_store.NewEvent(
                         SIGNAL_CSAT_DROP,
                         {
-                            "segment": {"channel": row["channel"], "language": row["language"]},
+                            "segment": segment,
                             "window_start": window_start.isoformat(),
                             "window_end": now.isoformat(),
                             "recent": {

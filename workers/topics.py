@@ -25,6 +25,7 @@ from store import topic_reports
 from store import topics as topics_store
 from store.db import Conn, Database
 from workers.events import TOPIC_EMERGING
+from workers.themes import GroupedTopic, regroup_themes
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,7 @@ class RefitResult:
     fit_id: UUID
     n_docs: int
     n_topics: int
+    n_themes: int
     kept_ids: int
     new_ids: int
     outlier_share_before: float
@@ -140,6 +142,22 @@ def _refit(
                 for k in range(fit.n_topics)
             ],
         )
+        n_themes = regroup_themes(
+            conn,
+            tenant_id,
+            [
+                GroupedTopic(
+                    stable[k],
+                    fit.centroids[k],
+                    sizes[k],
+                    fit.keywords[k],
+                    fit.topic_languages[k],
+                )
+                for k in range(fit.n_topics)
+            ],
+            fit.keyword_languages,
+            settings.topics_theme_distance,
+        )
         topic_ids = [stable[k] if k >= 0 else topic_model.OUTLIER for k in fit.labels.tolist()]
         topics_store.replace_assignments(
             conn, tenant_id, corpus.ids, topic_ids, fit.similarity.tolist()
@@ -161,12 +179,19 @@ def _refit(
     kept = sum(1 for m in matched if m is not None)
     log.info(
         "topics refitted",
-        extra={"tenant_id": str(tenant_id), "docs": n, "topics": fit.n_topics, "kept_ids": kept},
+        extra={
+            "tenant_id": str(tenant_id),
+            "docs": n,
+            "topics": fit.n_topics,
+            "themes": n_themes,
+            "kept_ids": kept,
+        },
     )
     return RefitResult(
         fit_id=fit_id,
         n_docs=n,
         n_topics=fit.n_topics,
+        n_themes=n_themes,
         kept_ids=kept,
         new_ids=fit.n_topics - kept,
         outlier_share_before=fit.outlier_share_before,

@@ -29,6 +29,9 @@ from api.errors import ApiError
 from store import complaints as complaints_store
 from store import events as events_store
 from store import signals as signals_store
+from store import themes as themes_store
+from store import topics as topics_store
+from store.db import Conn
 from workers.events import SIGNAL_CSAT_DROP
 from workers.signals import segment_figures
 from workers.taxonomy import tenant_categories
@@ -38,6 +41,18 @@ PRIORITIES = ("p1", "p2", "p3", "p4")
 CHANNELS = ("review", "email", "social", "call_transcript", "survey")
 RESOLUTION_CODES = ("refunded", "replaced", "explained", "fixed", "no_action", "duplicate")
 ACTIONS = ("assign", "acknowledge", "note", "resolve", "reopen")
+
+
+def _topic_names(conn: Conn, tenant_id: UUID) -> dict[int, str]:
+    return {t["id"]: t["name"] for t in topics_store.list_topics(conn, tenant_id)}
+
+
+def _theme_names(conn: Conn, tenant_id: UUID) -> dict[int, str]:
+    return {t["id"]: t["name"] for t in themes_store.list_themes(conn, tenant_id)}
+
+
+# Signal splits whose segments are shown by name.
+NAMED = {"topic": _topic_names, "theme": _theme_names}
 
 
 def _by(request: Request) -> dict[str, Any] | None:
@@ -192,15 +207,22 @@ def build_router(auth: DashboardAuth) -> APIRouter:
         session = auth.session(request)
         if session is None:
             return auth.login_redirect(request)
-        if period not in ("day", "week") or by not in ("channel", "language", "none"):
+        if period not in ("day", "week") or by not in ("channel", "language", *NAMED, "none"):
             raise ApiError(422, "validation_error", "Unknown period or split.")
         since = datetime.now(UTC) - timedelta(days=30 if period == "day" else 182)
         dims = [] if by == "none" else [by]
         with _db(request).transaction() as conn:
             rows = signals_store.series(conn, session.tenant_id, period, since, None, dims)
             drops = events_store.list_events(conn, session.tenant_id, 0, 1000, [SIGNAL_CSAT_DROP])
+            names = NAMED[by](conn, session.tenant_id) if by in NAMED else {}
+        column = signals_store.DIMENSIONS[by][0] if by in signals_store.DIMENSIONS else by
         points = [
-            {"period_start": r["period_start"], "segment": r.get(by, ""), **segment_figures(r)}
+            {
+                "period_start": r["period_start"],
+                # A topic or theme by its name; -1 (no topic or theme) shows empty.
+                "segment": names.get(r[column], "") if by in NAMED else r.get(column, ""),
+                **segment_figures(r),
+            }
             for r in rows
         ]
         points.sort(key=lambda p: (p["period_start"], str(p["segment"])), reverse=True)

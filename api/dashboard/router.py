@@ -1,4 +1,4 @@
-"""Dashboard pages: login, topic list, topic page, drivers; edits through CSRF-safe forms."""
+"""Dashboard pages: login, topics, themes, drivers; edits through CSRF-safe forms."""
 
 from __future__ import annotations
 
@@ -33,6 +33,7 @@ from langnghe.config import Settings
 from store import keys as keys_store
 from store import sessions as sessions_store
 from store import tenants as tenants_store
+from store import themes as themes_store
 from store import topics as topics_store
 from store.topic_reports import ReportFilter
 from workers.enqueue import enqueue_topic_refit
@@ -295,12 +296,62 @@ async def topic_page(
         raise ApiError(404, "not_found", "No such topic.")
     report = await run_in_threadpool(topic_reports.topic_report, db, session.tenant_id, flt)
     others = [t for t in report.topics if t["id"] != detail["id"]]
+    with db.transaction() as conn:
+        themes = [t for t in themes_store.list_themes(conn, session.tenant_id) if t["active"]]
     return _page(
         request,
         "topic.html",
         session,
         topic=detail,
         others=others,
+        themes=themes,
+        theme=next((t for t in themes if t["id"] == detail["theme_id"]), None),
+        filters={"period": period, "channel": channel, "language": language},
+    )
+
+
+@router.get("/themes", response_class=HTMLResponse)
+async def themes_page(
+    request: Request, period: str = "90d", channel: str = "", language: str = ""
+) -> Response:
+    """Every theme with its sparkline, figures and topics."""
+    session = _session(request)
+    if session is None:
+        return _to_login(request)
+    flt = _filter(period, channel, language)
+    report = await run_in_threadpool(
+        topic_reports.theme_report, _db(request), session.tenant_id, flt, "week"
+    )
+    return _page(
+        request,
+        "themes.html",
+        session,
+        report=report,
+        filters={"period": period, "channel": channel, "language": language},
+    )
+
+
+@router.get("/themes/{theme_id}", response_class=HTMLResponse)
+async def theme_page(
+    request: Request, theme_id: int, period: str = "90d", channel: str = "", language: str = ""
+) -> Response:
+    """One theme: figures, weekly trend, its topics, quotes from them, and the rename form."""
+    session = _session(request)
+    if session is None:
+        return _to_login(request)
+    if not 0 <= theme_id < 2**31:
+        raise ApiError(404, "not_found", "No such theme.")
+    flt = _filter(period, channel, language)
+    detail = await run_in_threadpool(
+        topic_reports.theme_detail, _db(request), session.tenant_id, theme_id, flt, 12
+    )
+    if detail is None:
+        raise ApiError(404, "not_found", "No such theme.")
+    return _page(
+        request,
+        "theme.html",
+        session,
+        theme=detail,
         filters={"period": period, "channel": channel, "language": language},
     )
 
@@ -322,7 +373,7 @@ async def drivers_page(
         "drivers.html",
         session,
         report=report,
-        drivers=topic_reports.drivers(report),
+        drivers=topic_reports.drivers(report.topics, report.overall_csat),
         filters={"period": period, "channel": channel, "language": language},
     )
 
@@ -368,9 +419,34 @@ async def edit_topic(request: Request, topic_id: int) -> Response:
                 raise ApiError(422, "invalid_merge", "Choose another existing topic.") from exc
         elif action == "unmerge":
             topics_store.unmerge_topic(conn, session.tenant_id, topic_id)
+        elif action == "move":
+            # An empty choice takes the topic out of the theme it was put in.
+            try:
+                raw = form.get("theme", "")
+                theme_id = int(raw) if raw else None
+                themes_store.move_topic(conn, session.tenant_id, topic_id, theme_id)
+            except (ValueError, LookupError) as exc:
+                raise ApiError(422, "invalid_move", "Choose an existing theme.") from exc
         else:
             raise ApiError(422, "validation_error", "Unknown action.")
     return RedirectResponse(f"/dashboard/topics/{topic_id}", status_code=303)
+
+
+@router.post("/themes/{theme_id}/edit")
+async def edit_theme(request: Request, theme_id: int) -> Response:
+    """Rename a theme (an empty name resets it to the one made from its topics)."""
+    checked = await _edit_session(request)
+    if isinstance(checked, Response):
+        return checked
+    session, form = checked
+    if form.get("action") != "rename":
+        raise ApiError(422, "validation_error", "Unknown action.")
+    label = form.get("label", "").strip()
+    check_length("label", label, 200)
+    with _db(request).transaction() as conn:
+        if not themes_store.rename_theme(conn, session.tenant_id, theme_id, label or None):
+            raise ApiError(404, "not_found", "No such theme.")
+    return RedirectResponse(f"/dashboard/themes/{theme_id}", status_code=303)
 
 
 @router.post("/refit")

@@ -13,6 +13,8 @@ from api.deps import DbDep
 from api.errors import ApiError
 from api.schemas import Channel
 from store import signals as signals_store
+from store import themes as themes_store
+from store import topics as topics_store
 from workers.signals import segment_figures
 
 router = APIRouter(prefix="/v1/signals", tags=["signals"])
@@ -24,6 +26,14 @@ class SignalPoint(BaseModel):
     period_start: datetime
     channel: str | None = None
     language: str | None = None
+    topic_id: int | None = Field(
+        default=None, description="With by=topic: the topic (merges resolved; -1: none)."
+    )
+    topic_label: str | None = None
+    theme_id: int | None = Field(
+        default=None, description="With by=theme: the theme of the item's topic (-1: none)."
+    )
+    theme_label: str | None = None
     n: int = Field(description="Analysed items in the segment.")
     inferred_csat_pct: float | None = Field(description="Mean inferred P(4-5 stars), in %.")
     inferred_csat_ci: list[float] | None
@@ -58,7 +68,7 @@ def csat_series(
     db: DbDep,
     period: Literal["day", "week"] = "day",
     by: Annotated[
-        list[Literal["channel", "language"]] | None,
+        list[Literal["channel", "language", "topic", "theme"]] | None,
         Query(description="Split each period by these dimensions."),
     ] = None,
     channel: Channel | None = None,
@@ -66,17 +76,32 @@ def csat_series(
     since: AwareDatetime | None = None,
     until: AwareDatetime | None = None,
 ) -> SignalSeries:
-    """Inferred CSAT % and NPS per day or week (UTC), optionally per channel and language."""
+    """Inferred CSAT % and NPS per day or week (UTC), optionally per channel, language,
+    topic and theme."""
     if since and until and since >= until:
         raise ApiError(422, "invalid_range", "'since' must be before 'until'.")
     dims: list[str] = sorted(set(by or []))
     with db.transaction() as conn:
         rows = signals_store.series(conn, tenant.id, period, since, until, dims, channel, language)
+        topics = (
+            {t["id"]: t["name"] for t in topics_store.list_topics(conn, tenant.id)}
+            if "topic" in dims
+            else {}
+        )
+        themes = (
+            {t["id"]: t["name"] for t in themes_store.list_themes(conn, tenant.id)}
+            if "theme" in dims
+            else {}
+        )
     points = [
         SignalPoint(
             period_start=r["period_start"],
             channel=r.get("channel"),
             language=r.get("language"),
+            topic_id=r.get("topic_id"),
+            topic_label=topics.get(r.get("topic_id", -1)),
+            theme_id=r.get("theme_id"),
+            theme_label=themes.get(r.get("theme_id", -1)),
             **segment_figures(r),
         )
         for r in rows

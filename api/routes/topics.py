@@ -92,7 +92,7 @@ def list_topics(
         "total": report.total,
         "unassigned": report.unassigned,
         "overall_csat": report.overall_csat,
-        "fit": _fit(report.fit),
+        "fit": fit_summary(report.fit),
         "topics": report.topics,
     }
 
@@ -110,7 +110,10 @@ def drivers(
     the topic's items scored like the rest (negative: it pulls CSAT down); worst first."""
     flt = report_filter(start, end, channel, language)
     report = topic_reports.topic_report(db, tenant.id, flt)
-    return {"overall_csat": report.overall_csat, "drivers": topic_reports.drivers(report)}
+    return {
+        "overall_csat": report.overall_csat,
+        "drivers": topic_reports.drivers(report.topics, report.overall_csat),
+    }
 
 
 @router.get("/trends", summary="Topics over time")
@@ -126,7 +129,7 @@ def trends(
     """Item counts per topic per day or week, on one shared list of periods."""
     flt = report_filter(start, end, channel, language)
     report = topic_reports.topic_report(db, tenant.id, flt, interval=interval)
-    return {"interval": interval, **topic_reports.topics_over_time(report)}
+    return {"interval": interval, **topic_reports.over_time(report.topics)}
 
 
 @router.post("/refit", status_code=202, summary="Refit the topics now")
@@ -144,7 +147,7 @@ def refit(tenant: TenantDep, db: DbDep, queue: QueueDep) -> dict[str, Any]:
 def latest_fit(tenant: TenantDep, db: DbDep) -> dict[str, Any]:
     """Status and figures of the most recent refit (null before the first one)."""
     with db.transaction() as conn:
-        return {"fit": _fit(topics_store.latest_fit(conn, tenant.id))}
+        return {"fit": fit_summary(topics_store.latest_fit(conn, tenant.id))}
 
 
 @router.get("/{topic_id}", summary="One topic in detail")
@@ -246,7 +249,8 @@ def _stored(topic: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _fit(fit: dict[str, Any] | None) -> dict[str, Any] | None:
+def fit_summary(fit: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The latest fit as the API shows it (its id as a string)."""
     if fit is None:
         return None
     return {k: (str(v) if k == "id" else v) for k, v in fit.items()}

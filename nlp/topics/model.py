@@ -277,6 +277,10 @@ class TopicFit:
     language_means: dict[str, Vectors] = field(default_factory=dict)
     """The per-language mean embeddings that were subtracted (see :func:`center`)."""
     params: dict[str, Any] = field(default_factory=dict)
+    topic_languages: list[str] = field(default_factory=list)
+    """Per topic: "vi" or "en", the language of most of its items (its label's first half)."""
+    keyword_languages: dict[str, str] = field(default_factory=dict)
+    """The language ("vi" or "en") of every keyword of every topic, for theme names."""
 
     @property
     def n_topics(self) -> int:
@@ -602,9 +606,11 @@ def fit_topics(
     phrase_language = phrase_languages(docs, vietnamese)
     sample_labels = labels[sample]
     topic_labels = []
+    majorities = []
     for topic in range(n_topics):
         members = [vietnamese[k] for k in np.flatnonzero(sample_labels == topic).tolist()]
         majority = "vi" if sum(members) * 2 >= len(members) else "en"
+        majorities.append(majority)
         topic_labels.append(bilingual_label(keywords[topic], phrase_language, majority))
     return TopicFit(
         labels=labels,
@@ -617,6 +623,10 @@ def fit_topics(
         outlier_share=float((labels == OUTLIER).mean()),
         language_means=means,
         params=params,
+        topic_languages=majorities,
+        keyword_languages={
+            w: phrase_language[w] for words in keywords for w, _ in words if w in phrase_language
+        },
     )
 
 

@@ -139,3 +139,134 @@ def test_a_significant_drop_emits_one_csat_drop_event(
     assert data["segment"] == {"channel": "social", "language": "vi"}
     assert data["recent"]["n"] == 35 and data["baseline"]["n"] == 40
     assert data["drop_pct_points"] > 80 and data["z"] < -2.58
+
+
+def _ids(client: httpx.Client, tenant: TenantKey, marker: str) -> list[UUID]:
+    """The tenant's items whose text has ``marker`` as a word."""
+    found: list[UUID] = []
+    cursor = None
+    while True:
+        params: dict[str, Any] = {"limit": 200, **({"cursor": cursor} if cursor else {})}
+        body = client.get("/v1/feedback", params=params, headers=tenant.headers).json()
+        found += [UUID(i["id"]) for i in body["items"] if marker in i["text"].split()]
+        cursor = body.get("next_cursor")
+        if not cursor:
+            return found
+
+
+def _place(
+    db: Database,
+    tenant: TenantKey,
+    topics: dict[int, list[UUID]],
+    merged: dict[int, int] | None = None,
+    noise: tuple[int, ...] = (),
+    themes: dict[int, list[int]] | None = None,
+) -> None:
+    """Store topics with these items (as a refit would), then the analyst's merges and noise,
+    and themes over the topics."""
+    import numpy as np
+
+    from store import themes as themes_store
+    from store import topics as topics_store
+
+    with db.transaction() as conn:
+        topics_store.save_topics(
+            conn,
+            tenant.id,
+            [
+                topics_store.FittedTopic(t, [("w", 1.0)], f"topic {t}", np.eye(4)[t], 0.5, len(i))
+                for t, i in topics.items()
+            ],
+        )
+        for topic_id, items in topics.items():
+            topics_store.upsert_assignments(
+                conn, tenant.id, items, [topic_id] * len(items), [0.9] * len(items)
+            )
+        for source, target in (merged or {}).items():
+            topics_store.merge_topics(conn, tenant.id, source, target)
+        for topic_id in noise:
+            topics_store.edit_topic(conn, tenant.id, topic_id, is_noise=True)
+        grouped = themes or {}
+        themes_store.save_themes(
+            conn,
+            tenant.id,
+            [themes_store.FittedTheme(t, f"theme {t}", 0) for t in grouped],
+            {topic: theme for theme, members in grouped.items() for topic in members},
+        )
+
+
+def test_series_by_topic_and_by_theme_resolve_merges(
+    client: httpx.Client, db: Database, tenant: TenantKey
+) -> None:
+    day = datetime(2026, 4, 6, 9, tzinfo=UTC)
+    items: list[dict[str, Any]] = [
+        {"text": f"pos stars=5 a{n} ta", "channel": "review", "occurred_at": day.isoformat()}
+        for n in range(4)
+    ]
+    items += [
+        {"text": f"neg stars=1 b{n} tb", "channel": "email", "occurred_at": day.isoformat()}
+        for n in range(3)
+    ]
+    items += [
+        {"text": f"neg stars=2 c{n} tc", "channel": "email", "occurred_at": day.isoformat()}
+        for n in range(2)
+    ]
+    items.append({"text": "pos stars=4 none", "channel": "review", "occurred_at": day.isoformat()})
+    _analyse(client, db, tenant, items)
+    a, b, c = (_ids(client, tenant, m) for m in ("ta", "tb", "tc"))
+    # Topic 2 merged into topic 1: its items count under 1, and in 1's theme.
+    _place(db, tenant, {0: a, 1: b, 2: c}, merged={2: 1}, themes={0: [0], 1: [1]})
+    params: dict[str, Any] = {"period": "day", "since": "2026-04-01T00:00:00Z"}
+    by_topic = client.get(
+        "/v1/signals/csat", params={**params, "by": "topic"}, headers=tenant.headers
+    ).json()
+    assert by_topic["by"] == ["topic"]
+    points = {p["topic_id"]: p for p in by_topic["points"]}
+    assert {t: p["n"] for t, p in points.items()} == {0: 4, 1: 5, -1: 1}
+    assert points[0]["topic_label"] == "topic 0" and points[-1]["topic_label"] is None
+    assert points[0]["inferred_csat_pct"] > points[1]["inferred_csat_pct"]
+    by_theme = client.get(
+        "/v1/signals/csat", params={**params, "by": ["theme", "channel"]}, headers=tenant.headers
+    ).json()
+    cells = {(p["theme_id"], p["channel"]): p["n"] for p in by_theme["points"]}
+    assert cells == {(0, "review"): 4, (1, "email"): 5, (-1, "review"): 1}
+    assert {p["theme_label"] for p in by_theme["points"]} == {"theme 0", "theme 1", None}
+    bad = client.get("/v1/signals/csat", params={"by": "colour"}, headers=tenant.headers)
+    assert bad.status_code == 422 and bad.json()["error"]["code"] == "validation_error"
+
+
+def test_a_topic_whose_csat_drops_raises_its_own_event(
+    client: httpx.Client, db: Database, tenant: TenantKey
+) -> None:
+    now = datetime(2026, 7, 15, 12, tzinfo=UTC)
+    channels = ("review", "email", "social", "survey")
+
+    def batch(kind: str, stars: int, marker: str, count: int, hours: float) -> list[dict[str, Any]]:
+        # Spread over channels and languages so no channel x language segment has enough
+        # items to be tested: only the topic does.
+        return [
+            {
+                "text": f"{kind} stars={stars} {marker}{n} {marker}{' vi' if n % 2 else ''}",
+                "channel": channels[n % 4],
+                "occurred_at": (now - timedelta(hours=hours + n % 20)).isoformat(),
+            }
+            for n in range(count)
+        ]
+
+    items = batch("pos", 5, "base", 40, 60) + batch("neg", 1, "late", 35, 1)
+    items += batch("pos", 5, "nbase", 40, 60) + batch("neg", 1, "nlate", 35, 1)
+    _analyse(client, db, tenant, items)
+    dropping = _ids(client, tenant, "base") + _ids(client, tenant, "late")
+    noisy = _ids(client, tenant, "nbase") + _ids(client, tenant, "nlate")
+    # Topic 1 drops the same way but is marked noise: no alert for it.
+    _place(db, tenant, {0: dropping, 1: noisy}, noise=(1,))
+    rule = DropRule(min_n=30)
+    assert detect_csat_drops(db, rule, now) == 1
+    assert detect_csat_drops(db, rule, now + timedelta(hours=1)) == 0  # once per day
+    (event,) = client.get(
+        "/v1/events", params={"type": "signal.csat_drop"}, headers=tenant.headers
+    ).json()["events"]
+    data = event["data"]
+    assert data["segment"] == {"topic_id": 0, "label": "topic 0"}
+    assert data["recent"]["n"] == 35 and data["baseline"]["n"] == 40
+    assert data["drop_pct_points"] > 80 and data["z"] < -2.58

@@ -230,7 +230,7 @@ def test_cli_refit_reports_what_it_did(
     args = ["topics", "refit", "--tenant", tenant.name, "--database-url", database_url]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert f"over {len(corpus()[0])} items" in result.output
+    assert f"over {len(corpus()[0])} items" in result.output and " themes " in result.output
     missing = CliRunner().invoke(app, [*args[:3], "nobody", *args[4:]])
     assert missing.exit_code == 1 and "no tenant" in missing.output
 

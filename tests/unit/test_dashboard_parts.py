@@ -12,7 +12,7 @@ from api.dashboard.charts import sparkline
 from api.dashboard.router import _safe_next
 from api.dashboard.session import Session, SessionSigner, check_token
 from api.errors import ApiError
-from api.topic_reports import bucket, buckets
+from api.topic_reports import bucket, buckets, partial
 
 
 def _session() -> Session:
@@ -64,6 +64,21 @@ def test_sparkline_is_an_svg_scaled_to_its_box() -> None:
     assert svg.startswith("<svg") and 'aria-label="15 items' in svg
     assert "1.0,18.0" in svg and "99.0,2.0" in svg
     assert "<polyline" in str(sparkline([]))
+
+
+def test_a_running_period_is_dashed_in_the_sparkline_and_flagged_partial() -> None:
+    svg = str(sparkline([4, 6, 1], width=100, height=20, partial=True))
+    # The first two points (x 1 and 50) in the solid line, the last segment dashed apart.
+    solid, dashed = svg.split('class="partial"')
+    assert "1.0," in solid and "50.0," in solid and "99.0," not in solid
+    assert 'stroke-dasharray="2 2"' in dashed and "50.0," in dashed and "99.0," in dashed
+    assert "still running" in svg
+    assert "stroke-dasharray" not in str(sparkline([4, 6, 1], width=100, height=20))
+    monday = date(2026, 11, 30)
+    assert partial(monday, "week", today=date(2026, 12, 2))
+    assert not partial(monday, "week", today=date(2026, 12, 7))
+    assert partial(date(2026, 12, 2), "day", today=date(2026, 12, 2))
+    assert not partial(date(2026, 12, 1), "day", today=date(2026, 12, 2))
 
 
 def test_weeks_start_on_monday_and_buckets_have_no_gaps() -> None:

@@ -112,6 +112,15 @@ def test_each_event_renders_to_valid_slack_teams_and_email(language: Any) -> Non
     assert "cust-3" in risk.title
 
 
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_a_topic_csat_drop_names_the_topic_and_links_to_it(language: Any) -> None:
+    data = {**EVENTS[2][1], "segment": {"topic_id": 7, "label": "giao hàng trễ"}}
+    alert = alert_for("signal.csat_drop", data, language, LOOKUPS, "https://x.vn")
+    assert "giao hàng trễ" in alert.title and "None" not in alert.title
+    assert alert.link == "https://x.vn/dashboard/topics/7"
+    assert slack_problems(slack_message([alert], language, "ops")) == []
+
+
 def test_slack_text_is_escaped_and_long_texts_are_cut() -> None:
     alert = alert_for(*EVENTS[0], "en", LOOKUPS, "")
     section = slack_message([alert], "en", "ops")["blocks"][1]["text"]["text"]
