@@ -141,26 +141,30 @@ PROFILE_COLUMNS = """
 """
 
 
-def refresh_profiles(conn: Conn, tenant_id: UUID, refs: Sequence[str]) -> None:
+def refresh_profiles(conn: Conn, tenant_id: UUID, refs: Sequence[str]) -> dict[str, dict[str, Any]]:
     """Recompute the aggregate columns of these customers from their rows; clears ``dirty``.
 
+    Returns the refreshed profiles (as ``profiles`` would read them next: the scores are
+    still the previous ones), so the rescoring that follows needs no read of its own.
     Sorted refs lock the profile rows in a fixed order, so concurrent refreshes do not
     deadlock.
     """
     if not refs:
-        return
+        return {}
     columns = ", ".join(AGGREGATE_COLUMNS)
     updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in AGGREGATE_COLUMNS)
-    conn.execute(
+    rows = conn.execute(
         f"""
-        INSERT INTO customers (tenant_id, ref, dirty, updated_at, {columns})
+        INSERT INTO customers AS c (tenant_id, ref, dirty, updated_at, {columns})
         SELECT %(tenant)s, agg.ref, false, now(), {", ".join(f"agg.{c}" for c in AGGREGATE_COLUMNS)}
         FROM ({_aggregate(scoped=True)}) agg
         ORDER BY agg.ref
         ON CONFLICT (tenant_id, ref) DO UPDATE SET {updates}, dirty = false, updated_at = now()
+        RETURNING {PROFILE_COLUMNS}
         """,
         {"tenant": tenant_id, "refs": sorted(set(refs))},
-    )
+    ).fetchall()
+    return {r["ref"]: r for r in rows}
 
 
 def reconcile(conn: Conn, tenant_id: UUID) -> dict[str, Any]:
@@ -289,38 +293,31 @@ class Score:
 def save_scores(conn: Conn, tenant_id: UUID, scores: Sequence[Score], at: datetime) -> None:
     """Store the scores; a segment change is recorded in the segment history.
 
-    The arrays go in binary (``%b``): the text format escapes every element with a regex,
-    which for the JSON of the reasons cost more than the statements themselves.
+    One statement: the history's insert reads the segments before the update (every part
+    of a statement sees the same snapshot). The arrays go in binary (``%b``): the text
+    format escapes every element with a regex, which for the JSON of the reasons cost more
+    than the statement itself.
     """
     if not scores:
         return
     conn.execute(
         """
-        INSERT INTO customer_segment_history (tenant_id, ref, segment, previous, source,
-                                              risk_score, changed_at)
-        SELECT %(tenant)s, u.ref, u.segment, c.segment, u.source, u.score, %(at)s
-        FROM unnest(%(refs)b::text[], %(segments)b::text[], %(sources)b::text[],
-                    %(scores)b::real[]) AS u(ref, segment, source, score)
-        JOIN customers c ON c.tenant_id = %(tenant)s AND c.ref = u.ref
-        WHERE c.segment IS DISTINCT FROM u.segment
-        """,
-        {
-            "tenant": tenant_id,
-            "at": at,
-            "refs": [s.ref for s in scores],
-            "segments": [s.segment for s in scores],
-            "sources": [s.segment_source for s in scores],
-            "scores": [s.risk_score for s in scores],
-        },
-    )
-    conn.execute(
-        """
+        WITH u AS MATERIALIZED (
+            SELECT * FROM unnest(%(refs)b::text[], %(scores)b::real[], %(bands)b::text[],
+                                 %(reasons)b::jsonb[], %(trends)b::real[],
+                                 %(segments)b::text[], %(sources)b::text[])
+                AS u(ref, score, band, reasons, trend, segment, source)
+        ), history AS (
+            INSERT INTO customer_segment_history (tenant_id, ref, segment, previous, source,
+                                                  risk_score, changed_at)
+            SELECT %(tenant)s, u.ref, u.segment, c.segment, u.source, u.score, %(at)s
+            FROM u JOIN customers c ON c.tenant_id = %(tenant)s AND c.ref = u.ref
+            WHERE c.segment IS DISTINCT FROM u.segment
+        )
         UPDATE customers c SET risk_score = u.score, risk_band = u.band, risk_reasons = u.reasons,
                csat_trend = u.trend, segment = u.segment, segment_source = u.source,
                scored_at = %(at)s
-        FROM unnest(%(refs)b::text[], %(scores)b::real[], %(bands)b::text[],
-                    %(reasons)b::jsonb[], %(trends)b::real[], %(segments)b::text[],
-                    %(sources)b::text[]) AS u(ref, score, band, reasons, trend, segment, source)
+        FROM u
         WHERE c.tenant_id = %(tenant)s AND c.ref = u.ref
         """,
         {
@@ -469,6 +466,22 @@ def put_settings(conn: Conn, tenant_id: UUID, settings: dict[str, Any]) -> None:
         """,
         (tenant_id, Jsonb(settings)),
     )
+
+
+def scoring_context(
+    conn: Conn, tenant_id: UUID
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """``active_churn_model`` and ``get_settings`` in one round trip: (model, settings)."""
+    row = conn.execute(
+        """
+        SELECT (SELECT model FROM churn_models WHERE tenant_id = %(tenant)s AND active) AS model,
+               (SELECT settings FROM customer_settings WHERE tenant_id = %(tenant)s) AS settings
+        """,
+        {"tenant": tenant_id},
+    ).fetchone()
+    assert row is not None  # a SELECT without FROM gives one row
+    model, settings = row["model"], row["settings"]
+    return (None if model is None else dict(model)), (None if settings is None else dict(settings))
 
 
 def active_churn_model(conn: Conn, tenant_id: UUID) -> dict[str, Any] | None:

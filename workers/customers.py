@@ -127,9 +127,9 @@ def _recovery_cases(
     scores: Sequence[customers_store.Score],
     before: dict[str, dict[str, Any]],
     now: datetime,
+    settings: CustomerSettings,
 ) -> list[NewEvent]:
     """Open recovery cases where the tenant's settings ask for them; their events."""
-    settings = load_settings(customers_store.get_settings(conn, tenant_id))
     if settings.recovery_cases == "off":
         return []
     wanted = []
@@ -190,8 +190,17 @@ def _band(risk: float) -> str:
     return "high" if risk >= HIGH_BAND else "medium" if risk >= MEDIUM_BAND else "low"
 
 
-def rescore(conn: Conn, tenant_id: UUID, refs: Sequence[str], now: datetime) -> list[NewEvent]:
+def rescore(
+    conn: Conn,
+    tenant_id: UUID,
+    refs: Sequence[str],
+    now: datetime,
+    before: dict[str, dict[str, Any]] | None = None,
+) -> list[NewEvent]:
     """Score these customers, store the scores, and return the events of what changed.
+
+    ``before``: their stored profiles, when the caller has just read them (the refresh
+    returns them); else they are read here.
 
     The risk is the transparent score, or the tenant's trained model where
     ``langnghe train --churn`` found it better; the reasons are always the transparent
@@ -200,9 +209,10 @@ def rescore(conn: Conn, tenant_id: UUID, refs: Sequence[str], now: datetime) -> 
     """
     if not refs:
         return []
-    before = customers_store.profiles(conn, tenant_id, refs)
+    if before is None:
+        before = customers_store.profiles(conn, tenant_id, refs)
     assessed = assess_stored(conn, tenant_id, refs, now)
-    stored = customers_store.active_churn_model(conn, tenant_id)
+    stored, settings = customers_store.scoring_context(conn, tenant_id)
     model = ChurnModel.from_json(stored) if stored else None
     risks = (
         {
@@ -225,7 +235,7 @@ def rescore(conn: Conn, tenant_id: UUID, refs: Sequence[str], now: datetime) -> 
         for ref, a in assessed.items()
     ]
     customers_store.save_scores(conn, tenant_id, scores, now)
-    events = _recovery_cases(conn, tenant_id, scores, before, now)
+    events = _recovery_cases(conn, tenant_id, scores, before, now, load_settings(settings))
     for score in scores:
         old = before.get(score.ref, {})
         cancelled = old.get("cancelled_at") is not None
@@ -262,8 +272,8 @@ def update_profiles(
     events: dict[UUID, list[NewEvent]] = {}
     for tenant_id in sorted(by_tenant):
         refs = sorted(by_tenant[tenant_id])
-        customers_store.refresh_profiles(conn, tenant_id, refs)
-        events[tenant_id] = rescore(conn, tenant_id, refs, now)
+        before = customers_store.refresh_profiles(conn, tenant_id, refs)
+        events[tenant_id] = rescore(conn, tenant_id, refs, now, before)
     return events
 
 
