@@ -163,6 +163,7 @@ def refresh_profiles(conn: Conn, tenant_id: UUID, refs: Sequence[str]) -> dict[s
         RETURNING {PROFILE_COLUMNS}
         """,
         {"tenant": tenant_id, "refs": sorted(set(refs))},
+        prepare=True,  # once a batch: planning the aggregate costs more than running it
     ).fetchall()
     return {r["ref"]: r for r in rows}
 
@@ -261,6 +262,7 @@ def feedback_of(
         ORDER BY f.customer_ref, COALESCE(f.occurred_at, f.received_at), f.id
         """,
         (tenant_id, list(refs)),
+        prepare=True,
     ).fetchall()
     out: dict[str, list[dict[str, Any]]] = {r: [] for r in refs}
     for row in rows:
@@ -331,6 +333,7 @@ def save_scores(conn: Conn, tenant_id: UUID, scores: Sequence[Score], at: dateti
             "segments": [s.segment for s in scores],
             "sources": [s.segment_source for s in scores],
         },
+        prepare=True,
     )
 
 
@@ -478,6 +481,7 @@ def scoring_context(
                (SELECT settings FROM customer_settings WHERE tenant_id = %(tenant)s) AS settings
         """,
         {"tenant": tenant_id},
+        prepare=True,
     ).fetchone()
     assert row is not None  # a SELECT without FROM gives one row
     model, settings = row["model"], row["settings"]

@@ -189,6 +189,7 @@ def interactions_of(
         ORDER BY customer_ref, occurred_at, id
         """,
         (tenant_id, list(refs)),
+        prepare=True,
     ).fetchall()
     out: dict[str, list[dict[str, Any]]] = {r: [] for r in refs}
     for row in rows:
