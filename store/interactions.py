@@ -178,20 +178,24 @@ def insert_interactions(
     return insert_interactions_json(conn, tenant_id, document).inserted()
 
 
-def interactions_of(
-    conn: Conn, tenant_id: UUID, refs: Sequence[str]
-) -> dict[str, list[dict[str, Any]]]:
-    """Every interaction of these customers, oldest first, by customer."""
-    rows = conn.execute(
-        """
-        SELECT id, customer_ref, source, external_id, type, occurred_at, value, attributes
-        FROM interactions WHERE tenant_id = %s AND customer_ref = ANY(%s)
-        ORDER BY customer_ref, occurred_at, id
-        """,
-        (tenant_id, list(refs)),
-        prepare=True,
-    ).fetchall()
+INTERACTIONS_OF = """
+SELECT id, customer_ref, source, external_id, type, occurred_at, value, attributes
+FROM interactions WHERE tenant_id = %s AND customer_ref = ANY(%s)
+ORDER BY customer_ref, occurred_at, id
+"""
+
+
+def by_ref(rows: Sequence[dict[str, Any]], refs: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+    """Rows with a ``customer_ref``, grouped by it, every ref present (in their order)."""
     out: dict[str, list[dict[str, Any]]] = {r: [] for r in refs}
     for row in rows:
         out[row["customer_ref"]].append(row)
     return out
+
+
+def interactions_of(
+    conn: Conn, tenant_id: UUID, refs: Sequence[str]
+) -> dict[str, list[dict[str, Any]]]:
+    """Every interaction of these customers, oldest first, by customer."""
+    rows = conn.execute(INTERACTIONS_OF, (tenant_id, list(refs)), prepare=True).fetchall()
+    return by_ref(rows, refs)
