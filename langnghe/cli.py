@@ -816,10 +816,9 @@ def _ingest_interactions(
         batch: list[Any] = []
 
         def flush() -> None:
-            inserted = store_interactions(db, found.id, batch)
-            fresh = sum(1 for i in inserted if not i.duplicate)
-            summary.accepted += fresh
-            summary.duplicates += len(inserted) - fresh
+            outcome = store_interactions(db, found.id, batch)
+            summary.accepted += outcome.accepted
+            summary.duplicates += outcome.duplicates
             batch.clear()
 
         rows = read_rows(file, INTERACTION_FIELDS, "attributes")

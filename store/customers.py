@@ -15,6 +15,7 @@ from uuid import UUID
 
 from psycopg.types.json import Jsonb
 
+from store import interactions as interactions_store
 from store.db import Conn
 
 # The aggregate columns, in the order ``_AGGREGATE`` returns them after ``ref``.
@@ -141,6 +142,20 @@ PROFILE_COLUMNS = """
 """
 
 
+def _refresh(returning: bool) -> str:
+    """The refresh upsert over %(refs)s, returning the refreshed profiles if asked."""
+    columns = ", ".join(AGGREGATE_COLUMNS)
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in AGGREGATE_COLUMNS)
+    return f"""
+        INSERT INTO customers AS c (tenant_id, ref, dirty, updated_at, {columns})
+        SELECT %(tenant)s, agg.ref, false, now(), {", ".join(f"agg.{c}" for c in AGGREGATE_COLUMNS)}
+        FROM ({_aggregate(scoped=True)}) agg
+        ORDER BY agg.ref
+        ON CONFLICT (tenant_id, ref) DO UPDATE SET {updates}, dirty = false, updated_at = now()
+        {f"RETURNING {PROFILE_COLUMNS}" if returning else ""}
+        """
+
+
 def refresh_profiles(conn: Conn, tenant_id: UUID, refs: Sequence[str]) -> None:
     """Recompute the aggregate columns of these customers from their rows; clears ``dirty``.
 
@@ -149,17 +164,57 @@ def refresh_profiles(conn: Conn, tenant_id: UUID, refs: Sequence[str]) -> None:
     """
     if not refs:
         return
-    columns = ", ".join(AGGREGATE_COLUMNS)
-    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in AGGREGATE_COLUMNS)
-    conn.execute(
-        f"""
-        INSERT INTO customers (tenant_id, ref, dirty, updated_at, {columns})
-        SELECT %(tenant)s, agg.ref, false, now(), {", ".join(f"agg.{c}" for c in AGGREGATE_COLUMNS)}
-        FROM ({_aggregate(scoped=True)}) agg
-        ORDER BY agg.ref
-        ON CONFLICT (tenant_id, ref) DO UPDATE SET {updates}, dirty = false, updated_at = now()
-        """,
-        {"tenant": tenant_id, "refs": sorted(set(refs))},
+    conn.execute(_refresh(returning=False), {"tenant": tenant_id, "refs": sorted(set(refs))})
+
+
+@dataclass(frozen=True)
+class ScoringInputs:
+    """What the rescoring of some customers reads: their profiles (scores still the
+    previous ones), their feedback and interactions by ref, the tenant's active churn model
+    and customer settings documents."""
+
+    profiles: dict[str, dict[str, Any]]
+    feedback: dict[str, list[dict[str, Any]]]
+    interactions: dict[str, list[dict[str, Any]]]
+    model: dict[str, Any] | None
+    settings: dict[str, Any] | None
+
+
+def scoring_inputs(
+    conn: Conn, tenant_id: UUID, refs: Sequence[str], refresh: bool
+) -> ScoringInputs:
+    """Read what the rescoring needs in one round trip; with ``refresh``, refresh the
+    profiles first (``refresh_profiles``, in the same round trip: its upsert returns them).
+
+    The four statements go in one pipeline: a batch's profile maintenance cost one round
+    trip per statement, which on a loaded machine is what it mostly cost.
+    """
+    ordered = sorted(set(refs))
+    params = {"tenant": tenant_id, "refs": ordered}
+    with conn.pipeline():
+        first = (
+            conn.execute(_refresh(returning=True), params, prepare=True)
+            if refresh
+            else conn.execute(
+                f"SELECT {PROFILE_COLUMNS} FROM customers c"
+                " WHERE c.tenant_id = %(tenant)s AND c.ref = ANY(%(refs)s)",
+                params,
+                prepare=True,
+            )
+        )
+        feedback = conn.execute(_FEEDBACK_OF, (tenant_id, ordered), prepare=True)
+        interactions = conn.execute(
+            interactions_store.INTERACTIONS_OF, (tenant_id, ordered), prepare=True
+        )
+        context = conn.execute(_SCORING_CONTEXT, params, prepare=True)
+    row = context.fetchone()
+    assert row is not None  # a SELECT without FROM gives one row
+    return ScoringInputs(
+        profiles={r["ref"]: r for r in first.fetchall()},
+        feedback=interactions_store.by_ref(feedback.fetchall(), ordered),
+        interactions=interactions_store.by_ref(interactions.fetchall(), ordered),
+        model=None if row["model"] is None else dict(row["model"]),
+        settings=None if row["settings"] is None else dict(row["settings"]),
     )
 
 
@@ -238,39 +293,27 @@ def tenants_with_customers(conn: Conn) -> list[UUID]:
     return [r["tenant_id"] for r in rows]
 
 
+_FEEDBACK_OF = """
+SELECT f.id, f.customer_ref, f.channel, f.source, f.external_id,
+       left(f.text, 300) AS excerpt,
+       COALESCE(f.occurred_at, f.received_at) AS at, f.rating, f.survey_score,
+       a.sentiment, a.csat_expected, a.nps_class, a.churn_risk, a.severity,
+       a.complaint, a.complaint_category,
+       c.id AS complaint_id, c.status AS complaint_status,
+       c.reopen_count AS complaint_reopen_count
+FROM feedback f JOIN analyses a ON a.feedback_id = f.id
+     LEFT JOIN complaints c ON c.feedback_id = f.id
+WHERE f.tenant_id = %s AND f.customer_ref = ANY(%s)
+ORDER BY f.customer_ref, COALESCE(f.occurred_at, f.received_at), f.id
+"""
+
+
 def feedback_of(
     conn: Conn, tenant_id: UUID, refs: Sequence[str]
 ) -> dict[str, list[dict[str, Any]]]:
     """Every analysed item of these customers with its analysis and complaint, oldest first."""
-    rows = conn.execute(
-        """
-        SELECT f.id, f.customer_ref, f.channel, f.source, f.external_id,
-               left(f.text, 300) AS excerpt,
-               COALESCE(f.occurred_at, f.received_at) AS at, f.rating, f.survey_score,
-               a.sentiment, a.csat_expected, a.nps_class, a.churn_risk, a.severity,
-               a.complaint, a.complaint_category,
-               c.id AS complaint_id, c.status AS complaint_status,
-               c.reopen_count AS complaint_reopen_count
-        FROM feedback f JOIN analyses a ON a.feedback_id = f.id
-             LEFT JOIN complaints c ON c.feedback_id = f.id
-        WHERE f.tenant_id = %s AND f.customer_ref = ANY(%s)
-        ORDER BY f.customer_ref, COALESCE(f.occurred_at, f.received_at), f.id
-        """,
-        (tenant_id, list(refs)),
-    ).fetchall()
-    out: dict[str, list[dict[str, Any]]] = {r: [] for r in refs}
-    for row in rows:
-        out[row["customer_ref"]].append(row)
-    return out
-
-
-def profiles(conn: Conn, tenant_id: UUID, refs: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """The stored profiles of these customers."""
-    rows = conn.execute(
-        f"SELECT {PROFILE_COLUMNS} FROM customers c WHERE c.tenant_id = %s AND c.ref = ANY(%s)",
-        (tenant_id, list(refs)),
-    ).fetchall()
-    return {r["ref"]: r for r in rows}
+    rows = conn.execute(_FEEDBACK_OF, (tenant_id, list(refs)), prepare=True).fetchall()
+    return interactions_store.by_ref(rows, refs)
 
 
 @dataclass(frozen=True)
@@ -289,38 +332,31 @@ class Score:
 def save_scores(conn: Conn, tenant_id: UUID, scores: Sequence[Score], at: datetime) -> None:
     """Store the scores; a segment change is recorded in the segment history.
 
-    The arrays go in binary (``%b``): the text format escapes every element with a regex,
-    which for the JSON of the reasons cost more than the statements themselves.
+    One statement: the history's insert reads the segments before the update (every part
+    of a statement sees the same snapshot). The arrays go in binary (``%b``): the text
+    format escapes every element with a regex, which for the JSON of the reasons cost more
+    than the statement itself.
     """
     if not scores:
         return
     conn.execute(
         """
-        INSERT INTO customer_segment_history (tenant_id, ref, segment, previous, source,
-                                              risk_score, changed_at)
-        SELECT %(tenant)s, u.ref, u.segment, c.segment, u.source, u.score, %(at)s
-        FROM unnest(%(refs)b::text[], %(segments)b::text[], %(sources)b::text[],
-                    %(scores)b::real[]) AS u(ref, segment, source, score)
-        JOIN customers c ON c.tenant_id = %(tenant)s AND c.ref = u.ref
-        WHERE c.segment IS DISTINCT FROM u.segment
-        """,
-        {
-            "tenant": tenant_id,
-            "at": at,
-            "refs": [s.ref for s in scores],
-            "segments": [s.segment for s in scores],
-            "sources": [s.segment_source for s in scores],
-            "scores": [s.risk_score for s in scores],
-        },
-    )
-    conn.execute(
-        """
+        WITH u AS MATERIALIZED (
+            SELECT * FROM unnest(%(refs)b::text[], %(scores)b::real[], %(bands)b::text[],
+                                 %(reasons)b::jsonb[], %(trends)b::real[],
+                                 %(segments)b::text[], %(sources)b::text[])
+                AS u(ref, score, band, reasons, trend, segment, source)
+        ), history AS (
+            INSERT INTO customer_segment_history (tenant_id, ref, segment, previous, source,
+                                                  risk_score, changed_at)
+            SELECT %(tenant)s, u.ref, u.segment, c.segment, u.source, u.score, %(at)s
+            FROM u JOIN customers c ON c.tenant_id = %(tenant)s AND c.ref = u.ref
+            WHERE c.segment IS DISTINCT FROM u.segment
+        )
         UPDATE customers c SET risk_score = u.score, risk_band = u.band, risk_reasons = u.reasons,
                csat_trend = u.trend, segment = u.segment, segment_source = u.source,
                scored_at = %(at)s
-        FROM unnest(%(refs)b::text[], %(scores)b::real[], %(bands)b::text[],
-                    %(reasons)b::jsonb[], %(trends)b::real[], %(segments)b::text[],
-                    %(sources)b::text[]) AS u(ref, score, band, reasons, trend, segment, source)
+        FROM u
         WHERE c.tenant_id = %(tenant)s AND c.ref = u.ref
         """,
         {
@@ -334,6 +370,7 @@ def save_scores(conn: Conn, tenant_id: UUID, scores: Sequence[Score], at: dateti
             "segments": [s.segment for s in scores],
             "sources": [s.segment_source for s in scores],
         },
+        prepare=True,
     )
 
 
@@ -469,6 +506,12 @@ def put_settings(conn: Conn, tenant_id: UUID, settings: dict[str, Any]) -> None:
         """,
         (tenant_id, Jsonb(settings)),
     )
+
+
+_SCORING_CONTEXT = """
+SELECT (SELECT model FROM churn_models WHERE tenant_id = %(tenant)s AND active) AS model,
+       (SELECT settings FROM customer_settings WHERE tenant_id = %(tenant)s) AS settings
+"""
 
 
 def active_churn_model(conn: Conn, tenant_id: UUID) -> dict[str, Any] | None:

@@ -67,12 +67,13 @@ def interaction_fact(row: dict[str, Any]) -> InteractionFact:
     )
 
 
-def assess_stored(
-    conn: Conn, tenant_id: UUID, refs: Sequence[str], now: datetime
+def _assess_all(
+    refs: Sequence[str],
+    feedback: dict[str, list[dict[str, Any]]],
+    interactions: dict[str, list[dict[str, Any]]],
+    now: datetime,
 ) -> dict[str, Assessment]:
-    """The scorer's view of these customers from their stored rows."""
-    feedback = customers_store.feedback_of(conn, tenant_id, refs)
-    interactions = interactions_store.interactions_of(conn, tenant_id, refs)
+    """The scorer's view of these customers from their stored rows (by ref)."""
     return {
         ref: assess(
             [feedback_fact(r) for r in feedback[ref]],
@@ -127,9 +128,9 @@ def _recovery_cases(
     scores: Sequence[customers_store.Score],
     before: dict[str, dict[str, Any]],
     now: datetime,
+    settings: CustomerSettings,
 ) -> list[NewEvent]:
     """Open recovery cases where the tenant's settings ask for them; their events."""
-    settings = load_settings(customers_store.get_settings(conn, tenant_id))
     if settings.recovery_cases == "off":
         return []
     wanted = []
@@ -190,8 +191,17 @@ def _band(risk: float) -> str:
     return "high" if risk >= HIGH_BAND else "medium" if risk >= MEDIUM_BAND else "low"
 
 
-def rescore(conn: Conn, tenant_id: UUID, refs: Sequence[str], now: datetime) -> list[NewEvent]:
+def rescore(
+    conn: Conn,
+    tenant_id: UUID,
+    refs: Sequence[str],
+    now: datetime,
+    refresh: bool = False,
+) -> list[NewEvent]:
     """Score these customers, store the scores, and return the events of what changed.
+
+    With ``refresh``, their profiles' aggregates are recomputed first, in the same round
+    trip as the reads the scoring needs (store.customers.scoring_inputs).
 
     The risk is the transparent score, or the tenant's trained model where
     ``langnghe train --churn`` found it better; the reasons are always the transparent
@@ -200,9 +210,10 @@ def rescore(conn: Conn, tenant_id: UUID, refs: Sequence[str], now: datetime) -> 
     """
     if not refs:
         return []
-    before = customers_store.profiles(conn, tenant_id, refs)
-    assessed = assess_stored(conn, tenant_id, refs, now)
-    stored = customers_store.active_churn_model(conn, tenant_id)
+    inputs = customers_store.scoring_inputs(conn, tenant_id, refs, refresh)
+    before = inputs.profiles
+    assessed = _assess_all(refs, inputs.feedback, inputs.interactions, now)
+    stored = inputs.model
     model = ChurnModel.from_json(stored) if stored else None
     risks = (
         {
@@ -225,7 +236,7 @@ def rescore(conn: Conn, tenant_id: UUID, refs: Sequence[str], now: datetime) -> 
         for ref, a in assessed.items()
     ]
     customers_store.save_scores(conn, tenant_id, scores, now)
-    events = _recovery_cases(conn, tenant_id, scores, before, now)
+    events = _recovery_cases(conn, tenant_id, scores, before, now, load_settings(inputs.settings))
     for score in scores:
         old = before.get(score.ref, {})
         cancelled = old.get("cancelled_at") is not None
@@ -262,8 +273,7 @@ def update_profiles(
     events: dict[UUID, list[NewEvent]] = {}
     for tenant_id in sorted(by_tenant):
         refs = sorted(by_tenant[tenant_id])
-        customers_store.refresh_profiles(conn, tenant_id, refs)
-        events[tenant_id] = rescore(conn, tenant_id, refs, now)
+        events[tenant_id] = rescore(conn, tenant_id, refs, now, refresh=True)
     return events
 
 

@@ -27,13 +27,13 @@ from store import customers as customers_store
 from store import events as events_store
 from store import interactions as interactions_store
 from store.db import Database
-from store.idempotency import Inserted
 from workers.customer_risk import InteractionFact
 from workers.customer_surveys import suggest_surveys
 from workers.customers import load_settings
 
 INTERACTION = TypeAdapter(InteractionIn)
 BATCH = TypeAdapter(InteractionBatchIn)
+ITEMS = TypeAdapter(list[InteractionIn])
 
 
 def parse_interactions_body(raw: bytes, max_request_bytes: int, max_items: int) -> list[Any]:
@@ -84,29 +84,33 @@ def to_new_interaction(item: Any) -> interactions_store.NewInteraction:
     )
 
 
-def store_interactions(db: Database, tenant_id: UUID, items: Sequence[Any]) -> list[Inserted]:
-    """Insert the interactions in one transaction (customers marked dirty); returns after commit.
+def store_interactions(
+    db: Database, tenant_id: UUID, items: Sequence[Any]
+) -> interactions_store.BatchOutcome:
+    """Insert validated interactions in one transaction (customers marked dirty); returns
+    after commit, with the outcome JSON the API answers with.
 
-    The ``survey.suggested`` events the new rows call for (workers.customer_surveys) are
+    The items go to Postgres as one JSON array serialised by pydantic-core (exclude_none:
+    a missing key is stored as null, as ``to_new_interaction`` stores ``None``). The
+    ``survey.suggested`` events the new rows call for (workers.customer_surveys) are
     appended to the outbox in the same transaction.
     """
-    rows = [to_new_interaction(i) for i in items]
+    document = ITEMS.dump_json(list(items), exclude_none=True).decode()
     with db.transaction() as conn:
-        inserted = interactions_store.insert_interactions(conn, tenant_id, rows)
+        outcome = interactions_store.insert_interactions_json(conn, tenant_id, document)
         policy = load_settings(customers_store.get_settings(conn, tenant_id)).surveys
-        if policy.enabled:  # else nothing to build: most tenants, and every bulk load
-            fresh = [
-                (
-                    i.id,
-                    InteractionFact(str(i.id), r.type, r.occurred_at, r.value, r.attributes),
-                    r.customer_ref,
-                )
-                for i, r in zip(inserted, rows, strict=True)
-                if not i.duplicate
-            ]
+        if policy.enabled and outcome.accepted:  # else nothing to build: most tenants
+            fresh = []
+            for inserted, item in zip(outcome.inserted(), items, strict=True):
+                if not inserted.duplicate:
+                    r = to_new_interaction(item)
+                    fact = InteractionFact(
+                        str(inserted.id), r.type, r.occurred_at, r.value, r.attributes
+                    )
+                    fresh.append((inserted.id, fact, r.customer_ref))
             events = suggest_surveys(conn, tenant_id, policy, fresh, datetime.now(UTC))
             events_store.append_events(conn, tenant_id, events)
-        return inserted
+        return outcome
 
 
 def encode_cursor(risk: float, ref: str) -> str:

@@ -1,11 +1,11 @@
 """The batched interaction ingest path (issue #14's fast path) on real HTTP and Postgres.
 
 Batches are parsed by pydantic-core in one pass, with the stdlib decoder as the fallback
-that names the fault, and stored by a binary COPY into a staging table and one INSERT ...
-SELECT that also flags the profiles. These tests pin what that path must keep: duplicates
-within and across batches and under concurrency, tenant isolation, a bad item anywhere in
-a batch refusing the whole batch with the code the single-item path gives, and the dirty
-flags that drive the profile refresh.
+that names the fault, and stored by one statement that reads the batch as a JSON array,
+inserts it, flags the profiles and writes the per-item outcome. These tests pin what that
+path must keep: duplicates within and across batches and under concurrency, tenant
+isolation, a bad item anywhere in a batch refusing the whole batch with the code the
+single-item path gives, and the dirty flags that drive the profile refresh.
 """
 
 from __future__ import annotations
