@@ -63,6 +63,14 @@ class Settings(BaseSettings):
     delivery_max_attempts: int = 8
     delivery_backoff_base_s: int = Field(default=2, ge=1)
     delivery_backoff_max_s: int = Field(default=3600, ge=1)
+    delivery_concurrency: int = Field(
+        default=8, ge=1, description="Webhook sends in flight at once per delivery task."
+    )
+    delivery_per_target: int = Field(
+        default=4,
+        ge=1,
+        description="Of those, at most this many to one receiver (once it has answered).",
+    )
 
     webhook_allow_private: bool = Field(
         default=False,

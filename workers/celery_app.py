@@ -74,7 +74,11 @@ def create_celery(settings: Settings) -> Celery:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         task_ignore_result=True,
-        worker_prefetch_multiplier=1,
+        # One message ahead per process: a process that finishes a batch takes the next
+        # from its worker at once instead of waiting for the broker's next poll (py-spy had
+        # a prefork process 9-14% of its time waiting so). Held messages are unacked
+        # (acks_late): those of a worker that dies go to another, or the sweep requeues them.
+        worker_prefetch_multiplier=2,
         worker_hijack_root_logger=False,
         broker_connection_retry_on_startup=True,
         broker_transport_options=transport_options(broker),

@@ -7,6 +7,10 @@ import hmac
 import json
 import logging
 import time
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -149,6 +153,105 @@ def _record(
     return len(succeeded), failed
 
 
+# Sends in flight at once per delivery task, and to any one target (a subscription or a
+# channel) once it has answered during the task; LANGNGHE_DELIVERY_CONCURRENCY and
+# LANGNGHE_DELIVERY_PER_TARGET set them for the workers.
+CONCURRENCY = 8
+PER_TARGET = 4
+
+
+@dataclass(frozen=True)
+class _Sending:
+    """A send in flight: what it carries and whose it is."""
+
+    target: UUID
+    tenant: UUID
+    group: list[DueDelivery]
+
+
+def _timed(send: Callable[[], Outcome]) -> tuple[Outcome, float]:
+    """The send's outcome and how long it took in milliseconds, timed in its own thread."""
+    started = time.perf_counter()
+    outcome = send()
+    return outcome, (time.perf_counter() - started) * 1000
+
+
+class _Sends:
+    """One claim's sends over a thread pool, in claim order, within the caps.
+
+    A target gets one send at a time until it answers (any HTTP status) during the task,
+    then up to ``per_target`` at once: a dead or hanging receiver costs one deadline and
+    one attempt per task, as when everything went one at a time, not ``per_target``. A
+    tenant holds at most its share of the pool (the pool over the tenants with sends
+    waiting or in flight), so one tenant's slow receivers leave the others their threads.
+    """
+
+    def __init__(self, pool: ThreadPoolExecutor, concurrency: int, per_target: int) -> None:
+        self.pool = pool
+        self.concurrency = concurrency
+        self.per_target = per_target
+        self.answered: set[UUID] = set()  # targets that answered during this task
+        self.unanswered: set[UUID] = set()  # targets that did not
+
+    def run(
+        self,
+        groups: list[tuple[UUID, list[DueDelivery]]],
+        start: Callable[
+            [UUID, list[DueDelivery]], tuple[list[DueDelivery], Callable[[], Outcome]] | None
+        ],
+        stop_at: float,
+    ) -> tuple[list[tuple[list[DueDelivery], Outcome, float]], list[UUID]]:
+        """Send every group; (results, ids given back untried).
+
+        ``start`` prepares a group's send (None: nothing to send, the group was dealt
+        with); it runs here, in the caller's thread, and only the send runs in the pool.
+        Groups of a target that did not answer, and any not started by ``stop_at``, are
+        given back untried; sends already in flight run to their own deadline.
+        """
+        waiting = list(groups)
+        in_flight: dict[Future[tuple[Outcome, float]], _Sending] = {}
+        by_target: Counter[UUID] = Counter()
+        by_tenant: Counter[UUID] = Counter()
+        results: list[tuple[list[DueDelivery], Outcome, float]] = []
+        untried: list[UUID] = []
+        while waiting or in_flight:
+            tenants = {g[0].tenant_id for _, g in waiting} | {s.tenant for s in in_flight.values()}
+            share = max(1, -(-self.concurrency // max(1, len(tenants))))
+            n = 0
+            while n < len(waiting) and len(in_flight) < self.concurrency:
+                target, group = waiting[n]
+                tenant = group[0].tenant_id
+                if target in self.unanswered or time.monotonic() >= stop_at:
+                    untried += [d.id for d in waiting.pop(n)[1]]
+                    continue
+                cap = self.per_target if target in self.answered else 1
+                if by_target[target] >= cap or by_tenant[tenant] >= share:
+                    n += 1
+                    continue
+                waiting.pop(n)
+                prepared = start(target, group)
+                if prepared is None:
+                    continue
+                sent, send = prepared
+                in_flight[self.pool.submit(_timed, send)] = _Sending(target, tenant, sent)
+                by_target[target] += 1
+                by_tenant[tenant] += 1
+            if not in_flight:
+                continue  # what is left waits on nothing in flight: it goes, or is given back
+            done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+            for future in done:
+                sending = in_flight.pop(future)
+                by_target[sending.target] -= 1
+                by_tenant[sending.tenant] -= 1
+                outcome, duration_ms = future.result()
+                results.append((sending.group, outcome, duration_ms))
+                if outcome.error is not None and outcome.status is None:
+                    self.unanswered.add(sending.target)
+                else:
+                    self.answered.add(sending.target)
+        return results, untried
+
+
 def deliver_due(
     db: Database,
     *,
@@ -161,6 +264,8 @@ def deliver_due(
     budget_s: float | None = None,
     guard: TargetGuard | None = None,
     notifier: Notifier | None = None,
+    concurrency: int = CONCURRENCY,
+    per_target: int = PER_TARGET,
 ) -> tuple[int, int]:
     """Send due deliveries, fairly across tenants, for at most ``budget_s``; (succeeded, failed).
 
@@ -168,11 +273,15 @@ def deliver_due(
     second...) and takes at most ``per_tenant`` of one, so one tenant's backlog waits its
     turn behind nobody and ahead of nobody; a tenant alone gets a whole claim, not a
     fifth of one (a claim and its outcomes are two transactions, whatever their size).
-    When an attempt to a subscription fails without an answer (timeout, refused), its
-    other deliveries are put back untried for the rest of the call: a dead or dripping
+    Up to ``concurrency`` sends are in flight at once, in claim order, at most
+    ``per_target`` to one receiver and at most its share of them to one tenant (see
+    ``_Sends``): a round trip to a receiver no longer waits for the one before.
+    When an attempt to a target fails without an answer (timeout, refused), its other
+    deliveries are put back untried for the rest of the call: a dead or dripping
     receiver costs one deadline per call, not one per event. After ``budget_s`` (default:
-    three deadlines) the task returns and leaves the rest to the next one, so a worker
-    process is soon free for analysis again.
+    three deadlines) no send starts and the task returns once those in flight are done
+    (each within its deadline), leaving the rest to the next one, so a worker process is
+    soon free for analysis again.
 
     A notification channel's deliveries go out as one message (``notifier`` renders and
     sends it; without one, a notifier without LANGNGHE_SECRET_KEY, whose sends fail);
@@ -182,10 +291,36 @@ def deliver_due(
     notifier = notifier or Notifier(box=None)
     ok = failed = 0
     stop_at = time.monotonic() + (budget_s if budget_s is not None else 3 * timeout_s)
-    attempt = Attempt()
+    attempt = Attempt()  # per thread: each of the pool's threads has its own deadline
     lease_s = timeout_s * (batch + 1)
-    unanswered: set[UUID] = set()  # targets that did not answer during this call
-    with delivery_client(attempt, timeout_s) as client:
+
+    def start(
+        target: UUID, group: list[DueDelivery]
+    ) -> tuple[list[DueDelivery], Callable[[], Outcome]] | None:
+        if group[0].channel_id is None:
+            delivery = group[0]
+            return group, lambda: send_one(client, attempt, delivery, timeout_s, guard)
+        with db.transaction() as conn:
+            plan = notifier.plan(conn, target, group, lease_s)
+            if not isinstance(plan, Batch):
+                if plan is not None:  # quiet hours or rate limit: wait, untried
+                    webhooks_store.release_untried(conn, [d.id for d in group], plan)
+                return None
+            # Claimed beyond one message's worth: due again now, untried.
+            batched = {d.id for d in plan.deliveries}
+            left = [d.id for d in group if d.id not in batched]
+            if left:
+                webhooks_store.release_untried(conn, left)
+        planned = plan
+        return planned.deliveries, lambda: notifier.send_batch(
+            client, attempt, planned, timeout_s, guard
+        )
+
+    with (
+        delivery_client(attempt, timeout_s) as client,
+        ThreadPoolExecutor(concurrency, thread_name_prefix="deliver") as pool,
+    ):
+        sends = _Sends(pool, concurrency, per_target)
         while time.monotonic() < stop_at:
             # Leases and outcomes need not wait for the disk: lost in a crash of Postgres,
             # the deliveries are due again and sent again, which receivers expect.
@@ -194,33 +329,7 @@ def deliver_due(
                 due = webhooks_store.claim_due_deliveries(conn, batch, per_tenant, lease_s)
             if not due:
                 break
-            results: list[tuple[list[DueDelivery], Outcome, float]] = []
-            untried: list[UUID] = []
-            for target, group in _by_target(due):
-                if target in unanswered or time.monotonic() >= stop_at:
-                    untried += [d.id for d in group]
-                    continue
-                if group[0].channel_id is None:
-                    started = time.perf_counter()
-                    outcome = send_one(client, attempt, group[0], timeout_s, guard)
-                else:
-                    with db.transaction() as conn:
-                        plan = notifier.plan(conn, target, group, lease_s)
-                        if not isinstance(plan, Batch):
-                            if plan is not None:  # quiet hours or rate limit: wait, untried
-                                webhooks_store.release_untried(conn, [d.id for d in group], plan)
-                            continue
-                        # Claimed beyond one message's worth: due again now, untried.
-                        batched = {d.id for d in plan.deliveries}
-                        left = [d.id for d in group if d.id not in batched]
-                        if left:
-                            webhooks_store.release_untried(conn, left)
-                    group = plan.deliveries
-                    started = time.perf_counter()
-                    outcome = notifier.send_batch(client, attempt, plan, timeout_s, guard)
-                results.append((group, outcome, (time.perf_counter() - started) * 1000))
-                if outcome.error is not None and outcome.status is None:
-                    unanswered.add(target)
+            results, untried = sends.run(_by_target(due), start, stop_at)
             # Outcomes are written together, one transaction per claim rather than per
             # delivery: a commit per event cost about as much as sending it. Should the
             # worker die before writing them, the lease runs out and those events are sent

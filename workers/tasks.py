@@ -87,6 +87,8 @@ def deliver() -> int:
         backoff_max_s=settings.delivery_backoff_max_s,
         guard=guard_for(settings.webhook_allow_private, settings.webhook_allowed_networks),
         notifier=Notifier.from_settings(settings),
+        concurrency=settings.delivery_concurrency,
+        per_target=settings.delivery_per_target,
     )
     return ok
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import ssl
+import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -34,11 +35,12 @@ SocketOption = (
 )
 
 
-class Attempt:
+class Attempt(threading.local):
     """The attempt in progress: its deadline and the addresses it may connect to.
 
-    One per client, reset by :meth:`start` before each delivery; deliveries of one
-    client are sent one after another, so a plain mutable object is enough.
+    One per client, reset by :meth:`start` before each delivery. Its state is per thread:
+    several threads send through one client at once (httpcore does a request's reads and
+    writes in the thread that made it), each within its own attempt's deadline.
     """
 
     def __init__(self) -> None:

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -17,6 +18,8 @@ class Received:
 
     deliveries: list[dict[str, Any]] = field(default_factory=list)
     bad_signatures: int = 0
+    # (arrived, answered) of every request, time.monotonic(): how sends overlapped.
+    spans: list[tuple[float, float]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def event_ids(self, event_type: str) -> set[str]:
@@ -32,9 +35,13 @@ def is_genuine(secret: str, raw_body: bytes, header: str) -> bool:
 
 
 class WebhookReceiver:
-    """Listens on 127.0.0.1; answers ``fail_with`` while it is set, else 200."""
+    """Listens on 127.0.0.1; answers ``fail_with`` while it is set, else 200.
 
-    def __init__(self, secret: str) -> None:
+    Each answer waits ``delay_s`` first (a slow receiver), requests in parallel each on
+    their own thread.
+    """
+
+    def __init__(self, secret: str, delay_s: float = 0.0) -> None:
         self.secret = secret
         self.received = Received()
         self.fail_with: int | None = None
@@ -42,7 +49,11 @@ class WebhookReceiver:
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
+                arrived = time.monotonic()
                 body = self.rfile.read(int(self.headers["Content-Length"]))
+                time.sleep(delay_s)
+                with receiver.received.lock:
+                    receiver.received.spans.append((arrived, time.monotonic()))
                 if receiver.fail_with is not None:
                     self.send_response(receiver.fail_with)
                     self.end_headers()

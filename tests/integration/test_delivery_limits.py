@@ -5,6 +5,7 @@ Real local HTTP servers on raw sockets (they misbehave below what http.server al
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import ssl
 import threading
@@ -315,3 +316,79 @@ def test_the_shared_tls_context_still_verifies_every_receiver(
     (delivery,) = _deliveries(client, tenant, hook)
     assert delivery["status"] == "pending" and delivery["attempts"] == 2
     assert "CERTIFICATE_VERIFY_FAILED" in delivery["last_error"]
+
+
+def _most_at_once(spans: list[tuple[float, float]]) -> int:
+    """The most requests a receiver (or several, their spans together) held at one time."""
+    edges = sorted([(start, 1) for start, _ in spans] + [(end, -1) for _, end in spans])
+    most = now = 0
+    for _, step in edges:  # at a tie an answer (-1) sorts before an arrival
+        now += step
+        most = max(most, now)
+    return most
+
+
+def test_sends_to_a_slow_receiver_overlap_up_to_the_per_target_cap(
+    client: httpx.Client, db: Database, tenant: TenantKey
+) -> None:
+    with WebhookReceiver(SECRET, delay_s=0.5) as receiver:
+        hook = _subscribe(client, tenant, receiver.url)
+        _analyse(client, db, tenant, 12)
+        started = time.monotonic()
+        deliver_due(
+            db,
+            timeout_s=5,
+            max_attempts=3,
+            backoff_base_s=3600,
+            backoff_max_s=3600,
+            guard=LOOPBACK,
+            concurrency=8,
+            per_target=4,
+        )
+        took_s = time.monotonic() - started
+    assert len(receiver.received.event_ids("feedback.analyzed")) == 12
+    assert receiver.received.bad_signatures == 0
+    # One after another: 12 x 0.5 s = 6 s. Here the first goes alone (the receiver has not
+    # answered yet), then four at a time: about 0.5 + 3 x 0.5 = 2 s.
+    assert took_s < 3.5, took_s
+    assert _most_at_once(receiver.received.spans) == 4
+    log = _deliveries(client, tenant, hook)
+    assert [d["status"] for d in log] == ["succeeded"] * 12
+    assert [d["attempts"] for d in log] == [1] * 12
+
+
+def test_a_tenant_with_slow_receivers_holds_no_more_than_its_share_of_the_sends(
+    client: httpx.Client, db: Database, tenant: TenantKey, other_tenant: TenantKey
+) -> None:
+    # The first tenant has four receivers that each take 2.5 s to answer; the other one
+    # receiver that takes 0.2 s, and eight events for it. With four sends at once, the
+    # first tenant alone could hold all four for 2.5 s; its share is two.
+    slow = [WebhookReceiver(SECRET, delay_s=2.5) for _ in range(4)]
+    fast = WebhookReceiver(SECRET, delay_s=0.2)
+    with contextlib.ExitStack() as stack:
+        for receiver in [*slow, fast]:
+            stack.enter_context(receiver)
+            _subscribe(client, tenant if receiver in slow else other_tenant, receiver.url)
+        _analyse(client, db, tenant, 1)  # four deliveries, due first
+        _analyse(client, db, other_tenant, 8)
+        started = time.monotonic()
+        deliver_due(
+            db,
+            timeout_s=5,
+            max_attempts=3,
+            backoff_base_s=3600,
+            backoff_max_s=3600,
+            guard=LOOPBACK,
+            concurrency=4,
+            per_target=4,
+        )
+    assert all(len(receiver.received.deliveries) == 1 for receiver in slow)
+    slow_spans = [span for receiver in slow for span in receiver.received.spans]
+    # The other tenant's eight were all answered before the first slow answer came:
+    # 0.2 s alone, then two at a time, about 1 s.
+    fast_done = max(end for _, end in fast.received.spans)
+    assert fast_done < min(end for _, end in slow_spans), fast_done - started
+    # Meanwhile the first tenant had two sends out (its share), not three; its last two
+    # went once the other tenant had nothing left to send.
+    assert sum(1 for arrived, _ in slow_spans if arrived < fast_done) == 2
+    assert len(fast.received.event_ids("feedback.analyzed")) == 8
