@@ -11,16 +11,7 @@ from api import topic_reports
 from api.auth import TenantDep
 from api.deps import DbDep
 from api.errors import ApiError
-from api.routes.topics import (
-    ChannelQ,
-    EndQ,
-    IntervalQ,
-    LanguageQ,
-    StartQ,
-    TopicId,
-    fit_summary,
-    report_filter,
-)
+from api.routes.topics import FilterDep, IntervalQ, TopicId, fit_summary
 from api.schemas import StorableStr
 from store import themes as themes_store
 from store import topics as topics_store
@@ -56,15 +47,11 @@ def _not_found() -> ApiError:
 def list_themes(
     tenant: TenantDep,
     db: DbDep,
-    start: StartQ = None,
-    end: EndQ = None,
-    channel: ChannelQ = None,
-    language: LanguageQ = None,
+    flt: FilterDep,
     interval: IntervalQ = "day",
 ) -> dict[str, Any]:
     """Per theme: the figures a topic has (size, share, sentiment, CSAT, complaints, NPS,
     channels, languages, trend) and its topics with theirs; largest first."""
-    flt = report_filter(start, end, channel, language)
     report = topic_reports.theme_report(db, tenant.id, flt, interval)
     return {
         "total": report.total,
@@ -79,13 +66,9 @@ def list_themes(
 def drivers(
     tenant: TenantDep,
     db: DbDep,
-    start: StartQ = None,
-    end: EndQ = None,
-    channel: ChannelQ = None,
-    language: LanguageQ = None,
+    flt: FilterDep,
 ) -> dict[str, Any]:
     """Each theme's ``csat_impact``, computed as a topic's is; worst first."""
-    flt = report_filter(start, end, channel, language)
     report = topic_reports.theme_report(db, tenant.id, flt)
     return {
         "overall_csat": report.overall_csat,
@@ -97,14 +80,10 @@ def drivers(
 def trends(
     tenant: TenantDep,
     db: DbDep,
-    start: StartQ = None,
-    end: EndQ = None,
-    channel: ChannelQ = None,
-    language: LanguageQ = None,
+    flt: FilterDep,
     interval: IntervalQ = "week",
 ) -> dict[str, Any]:
     """Item counts per theme per day or week, on one shared list of periods."""
-    flt = report_filter(start, end, channel, language)
     report = topic_reports.theme_report(db, tenant.id, flt, interval)
     return {"interval": interval, **topic_reports.over_time(report.themes, "theme_id")}
 
@@ -114,15 +93,11 @@ def get_theme(
     theme_id: ThemeId,
     tenant: TenantDep,
     db: DbDep,
-    start: StartQ = None,
-    end: EndQ = None,
-    channel: ChannelQ = None,
-    language: LanguageQ = None,
+    flt: FilterDep,
     quotes: Annotated[int, Query(ge=0, le=50)] = 8,
 ) -> dict[str, Any]:
     """A theme's figures, its topics, representative quotes taken in turn from its topics
     (each with its topic), and trends per day and per week."""
-    flt = report_filter(start, end, channel, language)
     detail = topic_reports.theme_detail(db, tenant.id, theme_id, flt, quotes)
     if detail is None:
         raise _not_found()

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Depends, Path, Query
 from fastapi.concurrency import run_in_threadpool
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -33,12 +31,13 @@ IntervalQ = Annotated[Literal["day", "week"], Query(description="Trend buckets."
 
 
 def report_filter(
-    start: datetime | None,
-    end: datetime | None,
-    channel: Sequence[str] | None,
-    language: Sequence[str] | None,
+    start: StartQ = None,
+    end: EndQ = None,
+    channel: ChannelQ = None,
+    language: LanguageQ = None,
 ) -> ReportFilter:
-    """The filter of a report request, or 422 when the range is empty."""
+    """The filter of a report request from its query (a dependency), or 422 when the range
+    is empty."""
     if start is not None and end is not None and start >= end:
         raise ApiError(422, "invalid_range", "'start' must be before 'end'.")
     return ReportFilter(
@@ -47,6 +46,10 @@ def report_filter(
         channels=tuple(channel) if channel else None,
         languages=tuple(language) if language else None,
     )
+
+
+FilterDep = Annotated[ReportFilter, Depends(report_filter)]
+"""start, end, channel and language of a topic or theme report, as one filter."""
 
 
 class TopicEdit(BaseModel):
@@ -77,16 +80,12 @@ def _not_found() -> ApiError:
 def list_topics(
     tenant: TenantDep,
     db: DbDep,
-    start: StartQ = None,
-    end: EndQ = None,
-    channel: ChannelQ = None,
-    language: LanguageQ = None,
+    flt: FilterDep,
     interval: IntervalQ = "day",
     include_noise: bool = False,
 ) -> dict[str, Any]:
     """Per topic: size, share, label, keywords, sentiment mix, mean inferred CSAT, complaint
     rate, NPS, channels, languages and a count trend; largest first."""
-    flt = report_filter(start, end, channel, language)
     report = topic_reports.topic_report(db, tenant.id, flt, include_noise, interval)
     return {
         "total": report.total,
@@ -101,14 +100,10 @@ def list_topics(
 def drivers(
     tenant: TenantDep,
     db: DbDep,
-    start: StartQ = None,
-    end: EndQ = None,
-    channel: ChannelQ = None,
-    language: LanguageQ = None,
+    flt: FilterDep,
 ) -> dict[str, Any]:
     """Each topic's ``csat_impact``: the overall mean inferred CSAT minus what it would be if
     the topic's items scored like the rest (negative: it pulls CSAT down); worst first."""
-    flt = report_filter(start, end, channel, language)
     report = topic_reports.topic_report(db, tenant.id, flt)
     return {
         "overall_csat": report.overall_csat,
@@ -120,14 +115,10 @@ def drivers(
 def trends(
     tenant: TenantDep,
     db: DbDep,
-    start: StartQ = None,
-    end: EndQ = None,
-    channel: ChannelQ = None,
-    language: LanguageQ = None,
+    flt: FilterDep,
     interval: IntervalQ = "week",
 ) -> dict[str, Any]:
     """Item counts per topic per day or week, on one shared list of periods."""
-    flt = report_filter(start, end, channel, language)
     report = topic_reports.topic_report(db, tenant.id, flt, interval=interval)
     return {"interval": interval, **topic_reports.over_time(report.topics)}
 
@@ -155,15 +146,11 @@ def get_topic(
     topic_id: TopicId,
     tenant: TenantDep,
     db: DbDep,
-    start: StartQ = None,
-    end: EndQ = None,
-    channel: ChannelQ = None,
-    language: LanguageQ = None,
+    flt: FilterDep,
     quotes: Annotated[int, Query(ge=0, le=50)] = 8,
 ) -> dict[str, Any]:
     """A topic's figures, representative quotes, and trends per day and per week. A topic
     merged into another answers with the topic it counts under."""
-    flt = report_filter(start, end, channel, language)
     detail = topic_reports.topic_detail(db, tenant.id, topic_id, flt, quotes)
     if detail is None:
         raise _not_found()
@@ -212,14 +199,10 @@ def unmerge(topic_id: TopicId, tenant: TenantDep, db: DbDep) -> dict[str, Any]:
 async def csat(
     tenant: TenantDep,
     db: DbDep,
-    start: StartQ = None,
-    end: EndQ = None,
-    channel: ChannelQ = None,
-    language: LanguageQ = None,
+    flt: FilterDep,
     interval: IntervalQ = "day",
 ) -> dict[str, Any]:
     """Mean inferred CSAT (1-5) and NPS (-100..100) per day or week, over every item."""
-    flt = report_filter(start, end, channel, language)
     series = await run_in_threadpool(topic_reports.csat_trend, db, tenant.id, flt, interval)
     return {"interval": interval, "series": series}
 
