@@ -20,9 +20,11 @@ if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
     pytest.skip("chromium and chromium-driver are not installed", allow_module_level=True)
 
 from selenium import webdriver  # noqa: E402
+from selenium.common.exceptions import WebDriverException  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
+from selenium.webdriver.remote.webelement import WebElement  # noqa: E402
 from selenium.webdriver.support import expected_conditions as ec  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
@@ -56,11 +58,25 @@ def browser() -> Iterator[WebDriver]:
         driver.quit()
 
 
+def left(page: WebElement) -> bool:
+    """Whether ``page`` (an element of the previous page) is gone, for a WebDriverWait.
+
+    While the next page replaces it, chromedriver can answer "Node with given id does not
+    belong to the document" instead of a stale-element error: that, too, means it is gone.
+    """
+    try:
+        return bool(ec.staleness_of(page)(None))
+    except WebDriverException as exc:
+        if "does not belong to the document" in str(exc):
+            return True
+        raise
+
+
 def submit(browser: WebDriver, by: str, value: str) -> None:
     """Click a submit button or a link and wait for the next page."""
     page = browser.find_element(By.TAG_NAME, "html")
     browser.find_element(by, value).click()
-    WebDriverWait(browser, 20).until(ec.staleness_of(page))
+    WebDriverWait(browser, 20).until(lambda _: left(page))
 
 
 def shot(browser: WebDriver, name: str) -> None:

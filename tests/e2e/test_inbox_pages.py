@@ -16,13 +16,12 @@ import httpx
 import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from langnghe.config import Settings
 from store.db import Database
 from tests.conftest import TenantKey
-from tests.e2e.browser import ARTIFACTS, browser
+from tests.e2e.browser import ARTIFACTS, browser, left, submit
 from tests.helpers import running_api
 from tests.integration.scripted import ScriptedAnalyzer
 from workers.analysis import analyze_batch
@@ -47,13 +46,6 @@ def _seed(db: Database, client: httpx.Client, tenant: TenantKey) -> list[str]:
     return ids
 
 
-def _submit(browser: WebDriver, by: str, value: str) -> None:
-    """Click a submit button and wait for the next page, not just the click."""
-    page = browser.find_element(By.TAG_NAME, "html")
-    browser.find_element(by, value).click()
-    WebDriverWait(browser, 20).until(ec.staleness_of(page))
-
-
 def _shot(browser: WebDriver, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     browser.save_screenshot(str(ARTIFACTS / f"inbox-{name}.png"))
@@ -69,7 +61,7 @@ def test_a_support_lead_works_a_complaint_in_the_browser(
         # No session: the shell's login page, which brings us back to the inbox.
         assert "/dashboard/login" in browser.current_url
         browser.find_element(By.ID, "api_key").send_keys(tenant.key)
-        _submit(browser, By.CSS_SELECTOR, "button[type=submit]")
+        submit(browser, By.CSS_SELECTOR, "button[type=submit]")
         assert browser.current_url.endswith("/dashboard/inbox")
         nav = browser.find_element(By.CSS_SELECTOR, "header.top nav").text
         assert "Inbox" in nav and "Signals" in nav and "Topics" in nav
@@ -78,30 +70,30 @@ def test_a_support_lead_works_a_complaint_in_the_browser(
         _shot(browser, "list")
 
         Select(browser.find_element(By.NAME, "priority")).select_by_value("p1")
-        _submit(browser, By.CSS_SELECTOR, "#filters button")
+        submit(browser, By.CSS_SELECTOR, "#filters button")
         rows = browser.find_elements(By.CSS_SELECTOR, "#complaints tbody tr[data-id]")
         assert len(rows) == 1 and "Giao hàng trễ" in rows[0].text
         page = browser.find_element(By.TAG_NAME, "html")
         rows[0].find_element(By.TAG_NAME, "a").click()
-        WebDriverWait(browser, 20).until(ec.staleness_of(page))
+        WebDriverWait(browser, 20).until(lambda _: left(page))
 
         assert "Giao hàng trễ một tuần" in browser.find_element(By.ID, "text").text
         assert "churn risk" in browser.find_element(By.ID, "analysis").text
-        _submit(browser, By.ID, "acknowledge")
+        submit(browser, By.ID, "acknowledge")
         assert browser.find_element(By.ID, "status").text == "acknowledged"
         field = browser.find_element(By.ID, "assignee-input")
         field.clear()
         field.send_keys("Lan")
-        _submit(browser, By.ID, "assign")
+        submit(browser, By.ID, "assign")
         assert browser.find_element(By.ID, "assignee").text == "Lan"
         browser.find_element(By.ID, "note-input").send_keys("Đã gọi lại cho khách")
-        _submit(browser, By.ID, "note")
+        submit(browser, By.ID, "note")
         Select(browser.find_element(By.ID, "resolution-code")).select_by_value("refunded")
-        _submit(browser, By.ID, "resolve")
+        submit(browser, By.ID, "resolve")
         assert browser.find_element(By.ID, "status").text == "resolved"
         assert browser.find_element(By.ID, "resolution").text == "refunded"
         _shot(browser, "resolved")
-        _submit(browser, By.ID, "reopen")
+        submit(browser, By.ID, "reopen")
         assert browser.find_element(By.ID, "status").text == "open"
         history = [
             li.get_attribute("data-action")

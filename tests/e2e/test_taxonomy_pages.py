@@ -15,14 +15,13 @@ import httpx
 import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from langnghe.config import Settings
 from models import load_manifest
 from store.db import Database
 from tests.conftest import TenantKey
-from tests.e2e.browser import ARTIFACTS, browser, submit
+from tests.e2e.browser import ARTIFACTS, browser, left, submit
 from tests.helpers import running_api
 from tests.integration.wordvec import WordVectorAnalyzer
 from workers.analysis import analyze_batch
@@ -83,7 +82,7 @@ def test_a_support_lead_adds_a_category_and_corrects_a_complaint(
         assert "card_fees" in options and "delivery" in options
         page = browser.find_element(By.TAG_NAME, "html")
         browser.find_element(By.CSS_SELECTOR, "#complaints tbody tr[data-id] a").click()
-        WebDriverWait(browser, 20).until(ec.staleness_of(page))
+        WebDriverWait(browser, 20).until(lambda _: left(page))
         assert _cell(browser, "category", "model") == "delivery"
         assert _cell(browser, "category", "corrected") == ""
         Select(browser.find_element(By.ID, "fix-category")).select_by_value("card_fees")
