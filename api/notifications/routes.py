@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Any
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Response
 
 from api.auth import TenantDep
-from api.cursor import decode_cursor
 from api.deps import DbDep, SettingsDep
 from api.errors import ApiError
 from api.notifications import service
@@ -19,7 +18,7 @@ from api.notifications.schemas import (
     NotificationSettings,
     TestSendOut,
 )
-from api.routes.deliveries import DeliveryPage, delivery_page
+from api.routes.deliveries import DeliveryPage, DeliveryQueryDep, delivery_page
 from store import notifications as notifications_store
 from store import webhooks as webhooks_store
 
@@ -98,22 +97,16 @@ def test_channel(
     responses={**_NOT_FOUND, 400: {"description": "Bad cursor"}},
 )
 def list_deliveries(
-    channel_id: UUID,
-    tenant: TenantDep,
-    db: DbDep,
-    status: Literal["pending", "succeeded", "dead"] | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    channel_id: UUID, tenant: TenantDep, db: DbDep, query: DeliveryQueryDep
 ) -> DeliveryPage:
     """The channel's delivery log, newest first (replay one with /v1/deliveries/{id}/replay)."""
-    before = decode_cursor(cursor) if cursor else None
     with db.transaction() as conn:
         if notifications_store.get_channel(conn, tenant.id, channel_id) is None:
             raise ApiError(404, "not_found", _NO_CHANNEL)
         rows = webhooks_store.list_deliveries(
-            conn, tenant.id, None, status, limit, before, channel_id=channel_id
+            conn, tenant.id, None, query.status, query.limit, query.before, channel_id=channel_id
         )
-    return delivery_page(rows, limit)
+    return delivery_page(rows, query.limit)
 
 
 @router.get("/settings", response_model=NotificationSettings)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -102,6 +103,27 @@ class RotateOut(WebhookOut):
     secret: str
 
 
+@dataclass(frozen=True)
+class DeliveryQuery:
+    """What a delivery log is asked for: a status, a page size and where the page starts."""
+
+    status: Literal["pending", "succeeded", "dead"] | None
+    limit: int
+    before: tuple[datetime, UUID] | None
+
+
+def delivery_query(
+    status: Literal["pending", "succeeded", "dead"] | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> DeliveryQuery:
+    """The query parameters every delivery log takes (a bad cursor is a 400 here)."""
+    return DeliveryQuery(status, limit, decode_cursor(cursor) if cursor else None)
+
+
+DeliveryQueryDep = Annotated[DeliveryQuery, Depends(delivery_query)]
+
+
 def delivery_page(rows: list[dict[str, Any]], limit: int) -> DeliveryPage:
     """One page of a delivery log, with the cursor of the next when the page is full."""
     next_cursor = (
@@ -122,19 +144,15 @@ def _subscription_or_404(db: DbDep, tenant_id: UUID, webhook_id: UUID) -> None:
     responses={**_NOT_FOUND, 400: {"description": "Bad cursor"}},
 )
 def list_deliveries(
-    webhook_id: UUID,
-    tenant: TenantDep,
-    db: DbDep,
-    status: Literal["pending", "succeeded", "dead"] | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    webhook_id: UUID, tenant: TenantDep, db: DbDep, query: DeliveryQueryDep
 ) -> DeliveryPage:
     """The delivery log of one subscription, newest first."""
-    before = decode_cursor(cursor) if cursor else None
     _subscription_or_404(db, tenant.id, webhook_id)
     with db.transaction() as conn:
-        rows = webhooks_store.list_deliveries(conn, tenant.id, webhook_id, status, limit, before)
-    return delivery_page(rows, limit)
+        rows = webhooks_store.list_deliveries(
+            conn, tenant.id, webhook_id, query.status, query.limit, query.before
+        )
+    return delivery_page(rows, query.limit)
 
 
 @router.get("/v1/deliveries/{delivery_id}", response_model=DeliveryDetail, responses=_NOT_FOUND)
