@@ -115,6 +115,10 @@ def test_dead_letter_then_replay_then_log(
         (dead,) = client.get(
             f"/v1/webhooks/{hook['id']}/deliveries", params={"status": "dead"}, headers=h
         ).json()["items"]
+        bad = client.get(
+            f"/v1/webhooks/{hook['id']}/deliveries", params={"cursor": "not-ours"}, headers=h
+        )
+        assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid_cursor"
         detail = client.get(f"/v1/deliveries/{dead['id']}", headers=h).json()
         assert detail["last_status_code"] == 503
         assert [a["status_code"] for a in detail["attempt_log"]] == [503]
