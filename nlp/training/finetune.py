@@ -427,7 +427,9 @@ def _write(model: _Model, tasks: Tasks, out: Path, base: Path, report: dict[str,
     model.tokenizer.save_pretrained(str(encoder_dir))
     base_meta = base / "langnghe.json"
     meta = json.loads(base_meta.read_text(encoding="utf-8")) if base_meta.is_file() else {}
-    base_name = str(meta.get("name", base.name))
+    # The family name without earlier rounds' suffixes: a run continuing from a fine-tuned
+    # encoder is named like the first round, not "...-ft-<date>-ft-<date>-<digest>".
+    base_name = str(meta.get("name", base.name)).split("-ft-")[0]
     # A name of its own (date and weights): encoders are told apart by name in the embedding
     # cache and in the heads' manifest, and these are not the base model's vectors.
     digest = sha256_of(encoder_dir / "model.safetensors")[:8]

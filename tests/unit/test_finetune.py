@@ -91,6 +91,13 @@ def test_finetune_writes_encoder_heads_and_report(
     assert vectors.shape == (1, 32)
     assert head.predict_proba(vectors).sum() == pytest.approx(1.0, abs=1e-5)
 
+    # A second round from this one: named after the family, not "...-ft-...-ft-...".
+    again = finetune([labelled_dir], out / "encoder", tmp_path / "again", TINY, progress=_quiet)
+    second = json.loads((again / "encoder" / "langnghe.json").read_text())
+    assert second["fine_tuned_from"] == meta["name"]
+    assert second["name"].startswith("tiny-bert-ft-") and second["name"].count("-ft-") == 1
+    assert second["name"] != meta["name"]
+
 
 def test_an_interrupted_run_resumes_from_its_checkpoint(
     tmp_path: Path, base: Path, labelled_dir: Path, monkeypatch: pytest.MonkeyPatch
