@@ -195,10 +195,22 @@ def agreement_markdown(figures: dict[str, Any]) -> str:
         "# Agreement between two labellers\n\n"
         "Written by `python -m nlp.training.labelset agreement` from `blind.jsonl` (a random\n"
         "10% of the rows labelled again, blind) and the first labels. Cohen's kappa per label\n"
-        f"over the {figures['n']} rows both labelled; a missing category counts as a value.\n\n"
-        "| label | Cohen's kappa |\n|---|---|\n"
+        f"over the {figures['n']} rows both labelled; a missing category counts as a value.\n"
+        + (
+            f"{figures['labelled']} rows are labelled in all: rows labelled after the last blind\n"
+            "round have no second label yet.\n\n"
+            if "labelled" in figures
+            else "\n"
+        )
+        + "| label | Cohen's kappa |\n|---|---|\n"
         f"{rows}\n\n"
         f"Severity exact-or-adjacent: {figures['severity_adjacent']:.3f}.\n"
+        + "".join(
+            f"\nSecond labeller {name} ({part['n']} rows): "
+            + ", ".join(f"{label} {part[label]:.3f}" for label in LABELS)
+            + ".\n"
+            for name, part in figures.get("by_labeller", {}).items()
+        )
     )
 
 
@@ -221,7 +233,14 @@ def main(argv: list[str] | None = None) -> int:
         first = [
             r for path in sorted(labels_dir.glob("*.labels.jsonl")) for r in read_label_rows(path)
         ]
-        figures = agreement(first, list(read_label_rows(labels_dir / "blind.jsonl")))
+        second = list(read_label_rows(labels_dir / "blind.jsonl"))
+        figures = agreement(first, second)
+        figures["labelled"] = sum(1 for r in first if not r.get("skip"))
+        # Per second labeller too: rounds relabelled by different people read differently.
+        figures["by_labeller"] = {
+            name: agreement(first, [r for r in second if r.get("labeller") == name])
+            for name in sorted({str(r.get("labeller")) for r in second})
+        }
         (labels_dir / "AGREEMENT.md").write_text(agreement_markdown(figures), encoding="utf-8")
         sys.stdout.write(json.dumps(figures) + "\n")
         return 0
