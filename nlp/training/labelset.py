@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from nlp.text import strip_diacritics
-from nlp.training.corpora import read_jsonl, read_label_rows
+from nlp.training.corpora import SEVERITIES, read_jsonl, read_label_rows
 from nlp.types import COMPLAINT_CATEGORIES
 
 # Cue words per language and category, lower case; Vietnamese ones without diacritics, since
@@ -149,14 +149,15 @@ def draw(
     pool = []
     for name, row in rows:
         text = str(row["text"])
+        key = _normal(text)
         if (
             row.get("lang") == lang
             and (name, str(row["id"])) not in exclude
-            and _normal(text) not in seen
+            and key not in seen
             and negative(row)
             and matches(text, CUES[lang][category])
         ):
-            seen.add(_normal(text))
+            seen.add(key)
             pool.append({"set": name, "id": str(row["id"]), "lang": lang, "text": text})
     random.Random(f"{seed}:{lang}:{category}").shuffle(pool)
     return pool[:n]
@@ -178,11 +179,10 @@ def agreement(first: list[dict[str, Any]], second: list[dict[str, Any]]) -> dict
         a = [_value(x, label) for x, _ in pairs]
         b = [_value(y, label) for _, y in pairs]
         out[label] = float(cohen_kappa_score(a, b))
-    order = {"low": 0, "medium": 1, "high": 2, "critical": 3}
     near = [
-        abs(order[str(x["severity"])] - order[str(y["severity"])]) <= 1
+        abs(SEVERITIES.index(x["severity"]) - SEVERITIES.index(y["severity"])) <= 1
         for x, y in pairs
-        if x.get("severity") in order and y.get("severity") in order
+        if x.get("severity") in SEVERITIES and y.get("severity") in SEVERITIES
     ]
     out["severity_adjacent"] = sum(near) / len(near) if near else float("nan")
     return out
