@@ -74,6 +74,44 @@ match is linear in the text whatever it holds."""
 
 assert all(set(cues) == set(COMPLAINT_CATEGORIES) for cues in CUES.values())
 
+LEAVING: dict[str, tuple[str, ...]] = {
+    "vi": (
+        "khong mua nua",
+        "lan cuoi",
+        "chuyen sang",
+        "khong quay lai",
+        "khong bao gio",
+        "tam biet",
+        "xoa app",
+        "huy don",
+        "bo shop",
+        "mua cho khac",
+        "shop khac",
+        "ne xa",
+    ),
+    "en": (
+        "switch",
+        "cancel my",
+        "cancelling my",
+        "cancel our",
+        "never again",
+        "never fly",
+        "last time",
+        "done with",
+        "leaving",
+        "elsewhere",
+        "competitor",
+        "my business",
+        "close my account",
+        "unsubscrib",
+        "never use",
+        "never buy",
+        "going back to",
+    ),
+}
+"""Words of leaving, for ``--category churn``: wider than the cue list the churn head reads
+(nlp.components.cues), so the draw also finds the ways of saying it the cues miss."""
+
 
 SOURCES = (
     "aivivn-2019",
@@ -139,8 +177,10 @@ def draw(
     sets: Iterable[str] = SOURCES,
     seed: int = 13,
 ) -> list[dict[str, Any]]:
-    """Up to ``n`` unlabelled negative rows of ``lang`` carrying a cue of ``category``."""
-    if category not in CUES.get(lang, {}):
+    """Up to ``n`` unlabelled negative rows of ``lang`` carrying a cue of ``category``
+    (``"churn"``: a word of leaving, :data:`LEAVING`)."""
+    cues = LEAVING.get(lang) if category == "churn" else CUES.get(lang, {}).get(category)
+    if cues is None:
         raise ValueError(f"no cues for language {lang!r} and category {category!r}")
     rows = list(_rows(datasets, sets))
     # A text the sets hold twice under two ids is labelled once: a copy of a test row in
@@ -155,7 +195,7 @@ def draw(
             and (name, str(row["id"])) not in exclude
             and key not in seen
             and negative(row)
-            and matches(text, CUES[lang][category])
+            and matches(text, cues)
         ):
             seen.add(key)
             pool.append({"set": name, "id": str(row["id"]), "lang": lang, "text": text})
@@ -223,7 +263,12 @@ def main(argv: list[str] | None = None) -> int:
     drawing = commands.add_parser("draw", help="print unlabelled rows to label (JSONL)")
     drawing.add_argument("--datasets", type=Path, default=here.parent / "shared" / "datasets")
     drawing.add_argument("--lang", required=True, choices=sorted(CUES))
-    drawing.add_argument("--category", required=True, choices=sorted(COMPLAINT_CATEGORIES))
+    drawing.add_argument(
+        "--category",
+        required=True,
+        choices=[*sorted(COMPLAINT_CATEGORIES), "churn"],
+        help="a category's cue words, or churn: words of leaving",
+    )
     drawing.add_argument("-n", type=int, default=60, help="rows at most")
     drawing.add_argument("--sets", nargs="+", default=list(SOURCES), help="public sets to draw")
     drawing.add_argument("--seed", type=int, default=13)

@@ -52,6 +52,12 @@ def datasets(tmp_path: Path) -> Path:
             },
             {"id": "a4", "lang": "vi", "text": "Giao hàng chậm", "sentiment": "negative"},
             {
+                "id": "a6",
+                "lang": "vi",
+                "text": "Giao chậm, lần cuối mua ở đây",
+                "sentiment": "negative",
+            },
+            {
                 "id": "a5",
                 "lang": "vi",
                 "text": "NHẮN TIN shop KHÔNG trả lời",
@@ -111,6 +117,11 @@ def test_draw_skips_labelled_rows_their_copies_positives_and_other_subjects(
     assert len(draw(datasets, "vi", "support_responsiveness", 1, exclude=set())) == 1
     with pytest.raises(ValueError, match="no cues"):
         draw(datasets, "fr", "delivery", 1, exclude=set())
+
+
+def test_churn_draws_rows_that_speak_of_leaving(datasets: Path) -> None:
+    drawn = draw(datasets, "vi", "churn", 10, exclude=set())
+    assert [r["id"] for r in drawn] == ["a6"]
 
 
 def test_agreement_is_cohens_kappa_per_label() -> None:
