@@ -14,6 +14,7 @@ template's context, so no page has to pass it.
 from __future__ import annotations
 
 from datetime import date, datetime
+from gettext import c2py
 from pathlib import Path
 from typing import Any
 
@@ -36,9 +37,22 @@ def _load(lang: str) -> NullTranslations:
     path = LOCALES / lang / "LC_MESSAGES" / "messages.po"
     with path.open("rb") as f:
         catalog = read_po(f, locale=lang)
-    translations = Translations()
     # Untranslated (empty) entries are left out, so they fall back to the English id.
-    translations._catalog = {m.id: m.string for m in catalog if m.id and m.string}
+    entries: dict[Any, str] = {}
+    for m in catalog:
+        if isinstance(m.id, str):
+            if m.id and isinstance(m.string, str) and m.string:
+                entries[m.id] = m.string
+        else:  # a plural message: gettext's keys are (singular id, form number)
+            forms = m.string if isinstance(m.string, tuple | list) else ()
+            for form, text in enumerate(forms):
+                if text:
+                    entries[(m.id[0], form)] = text
+    translations = Translations()
+    translations._catalog = entries
+    # Vietnamese has one plural form: the catalogue's rule, not gettext's English default.
+    rule = c2py(catalog.plural_expr)
+    translations.plural = lambda n: rule(int(n))
     return translations
 
 

@@ -86,9 +86,7 @@ def _segments(
         name = names.get(key, "") if by in NAMED else ("" if key is None else str(key))
         chart = [{k: p[k] for k in ("period", "count", "csat_mean", "partial")} for p in points]
         total = sum(p["n"] for p in points)
-        segments.append(
-            {"key": key, "name": name, "n": total, "points": points, "chart": chart}
-        )
+        segments.append({"key": key, "name": name, "n": total, "points": points, "chart": chart})
     segments.sort(key=lambda s: (-s["n"], s["name"]))
     return segments
 

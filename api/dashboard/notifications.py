@@ -141,9 +141,7 @@ def build_router(auth: DashboardAuth) -> APIRouter:
                 result=tr(request, "Test message sent (answer %(status)s).")
                 % {"status": outcome.status}
             )
-        return _back(
-            error=tr(request, "Test message failed: %(error)s") % {"error": outcome.error}
-        )
+        return _back(error=tr(request, "Test message failed: %(error)s") % {"error": outcome.error})
 
     @router.post("/notifications/{channel_id}/delete")
     async def delete_channel(request: Request, channel_id: UUID) -> Response:

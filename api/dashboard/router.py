@@ -222,11 +222,15 @@ async def login(request: Request) -> Response:
     throttle.check(ip, tenant_ids)
     if found is None or found[1].state != "active":
         throttle.failed(ip, tenant_ids)
-        return login_page(request, form.get("next", ""), error=tr(request, "That API key is not valid."))
+        return login_page(
+            request, form.get("next", ""), error=tr(request, "That API key is not valid.")
+        )
     tenant, record = found
     if not allows(record.scopes, "read"):
         return login_page(
-            request, form.get("next", ""), error=tr(request, "That key may only send feedback (ingest).")
+            request,
+            form.get("next", ""),
+            error=tr(request, "That key may only send feedback (ingest)."),
         )
     request.state.principal = Principal(
         "dashboard", tenant, str(record.id), record.name, record.scopes
