@@ -93,8 +93,9 @@ def test_every_page_reads_in_vietnamese_and_in_english(
         largest = Counter(r["topic_id"] for r in topics).most_common(1)[0][0]
         theme = conn.execute(
             "SELECT theme_id FROM topics WHERE tenant_id = %s AND id = %s", (tenant.id, largest)
-        ).fetchone()["theme_id"]
-    ids = {"topic": largest, "theme": theme}
+        ).fetchone()
+    assert theme is not None
+    ids = {"topic": largest, "theme": theme["theme_id"]}
 
     with running_api(settings) as url:
         browser.get(f"{url}/dashboard/topics")

@@ -3,6 +3,7 @@ language comes from the cookie, else the browser, else English."""
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from pathlib import Path
 
@@ -153,3 +154,10 @@ def test_the_login_page_is_in_the_browser_language(client: TestClient) -> None:
     assert '<html lang="en">' in en.text and "Log in" in en.text
     client.cookies.set("lng_lang", "vi", path="/dashboard")
     assert '<html lang="vi">' in client.get("/dashboard/login").text
+
+
+def test_no_template_hides_the_gettext_function() -> None:
+    # ``{% set _ = ... %}`` (a throwaway name) would shadow ``_()`` for the rest of the block.
+    for path in (DASHBOARD / "templates").rglob("*.html"):
+        text = path.read_text(encoding="utf-8")
+        assert not re.search(r"{%-?\s*(set|for|with)\s+_\s*[=,%]|\bas _\b", text), path
