@@ -40,7 +40,8 @@ PAGES = {
     "topics": ("/dashboard/topics", "Overall CSAT and NPS by week", "CSAT và NPS chung theo tuần"),
     "themes": ("/dashboard/themes", "items in no theme", "phản hồi không thuộc nhóm nào"),
     "theme": ("/dashboard/themes/{theme}", "Representative feedback", "Phản hồi tiêu biểu"),
-    "topic": ("/dashboard/topics/{topic}", "Channels and languages", "Kênh và ngôn ngữ"),
+    # The figures strip is a macro of another template: it must read the language too.
+    "topic": ("/dashboard/topics/{topic}", "of all feedback", "trên tổng số phản hồi"),
     "drivers": ("/dashboard/drivers", "What moves CSAT", "Tác động đến CSAT"),
     "inbox": ("/dashboard/inbox", "Complaint inbox", "Hộp khiếu nại"),
     "signals": ("/dashboard/signals", "Recent CSAT drops", "CSAT giảm gần đây"),
@@ -71,6 +72,10 @@ def _read_every_page(browser: WebDriver, url: str, lang: str, ids: dict[str, int
             assert not left_in_english, (name, left_in_english)
         else:
             assert "Topics" in nav and "Signals" in nav, name
+        if name == "topics":
+            # Mean CSAT, to two decimals: a decimal comma in Vietnamese, a point in English.
+            csat = browser.find_elements(By.CSS_SELECTOR, ".kpis .kpi b")[1].text
+            assert ("," if lang == "vi" else ".") in csat, csat
         if name in ("topics", "theme", "topic", "signals"):
             _wait(browser, ".chart .main-svg")  # plotly drew the page's chart
         shot(browser, f"lang-{lang}-{name}")

@@ -161,3 +161,10 @@ def test_no_template_hides_the_gettext_function() -> None:
     for path in (DASHBOARD / "templates").rglob("*.html"):
         text = path.read_text(encoding="utf-8")
         assert not re.search(r"{%-?\s*(set|for|with)\s+_\s*[=,%]|\bas _\b", text), path
+
+
+def test_imported_macros_see_the_page_language() -> None:
+    # A macro imported without the context has no request, so it would render in English.
+    for path in (DASHBOARD / "templates").rglob("*.html"):
+        for found in re.finditer(r"{%-?\s*(from\s+\S+\s+)?import\b[^%]*%}", path.read_text()):
+            assert "with context" in found.group(0), (path, found.group(0))
