@@ -20,6 +20,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api import complaints_service
 from api.cursor import decode_cursor, encode_cursor
+from api.dashboard.i18n import tr
 from api.dashboard.pages import DashboardAuth
 from api.dashboard.pages import database as _db
 from api.dashboard.pages import form_of as _form
@@ -53,6 +54,41 @@ def _theme_names(conn: Conn, tenant_id: UUID) -> dict[int, str]:
 
 # Signal splits whose segments are shown by name.
 NAMED = {"topic": _topic_names, "theme": _theme_names}
+
+
+def _segments(
+    rows: list[dict[str, Any]], by: str, names: dict[int, str], period: str, now: datetime
+) -> list[dict[str, Any]]:
+    """The series split into one entry per segment, largest first: its name, total items,
+    the points oldest first (for the chart) with the running period marked partial."""
+    column = signals_store.DIMENSIONS[by][0] if by in signals_store.DIMENSIONS else by
+    length = timedelta(days=1 if period == "day" else 7)
+    grouped: dict[Any, list[dict[str, Any]]] = {}
+    for r in rows:
+        grouped.setdefault(r.get(column), []).append(r)
+    segments = []
+    for key, members in grouped.items():
+        points = []
+        for r in sorted(members, key=lambda r: r["period_start"]):
+            figures = segment_figures(r)
+            points.append(
+                {
+                    "period_start": r["period_start"],
+                    # The chart helper's fields: its bars and its line.
+                    "period": r["period_start"].date().isoformat(),
+                    "count": figures["n"],
+                    "csat_mean": figures["inferred_csat_pct"],
+                    "partial": r["period_start"] + length > now,
+                    **figures,
+                }
+            )
+        # A topic or theme by its name; -1 (no topic or theme) and NULL show empty.
+        name = names.get(key, "") if by in NAMED else ("" if key is None else str(key))
+        chart = [{k: p[k] for k in ("period", "count", "csat_mean", "partial")} for p in points]
+        total = sum(p["n"] for p in points)
+        segments.append({"key": key, "name": name, "n": total, "points": points, "chart": chart})
+    segments.sort(key=lambda s: (-s["n"], s["name"]))
+    return segments
 
 
 def _by(request: Request) -> dict[str, Any] | None:
@@ -179,7 +215,9 @@ def build_router(auth: DashboardAuth) -> APIRouter:
             params["resolution_code"] = code
         if action == "note" and not note:
             return RedirectResponse(
-                f"/dashboard/inbox/{complaint_id}?error=Write+a+note+first", status_code=303
+                f"/dashboard/inbox/{complaint_id}?"
+                + urlencode({"error": tr(request, "Write a note first.")}),
+                status_code=303,
             )
         target = f"/dashboard/inbox/{complaint_id}"
         try:
@@ -202,38 +240,34 @@ def build_router(auth: DashboardAuth) -> APIRouter:
         return RedirectResponse(target, status_code=303)
 
     @router.get("/signals", response_class=HTMLResponse)
-    def signals(request: Request, period: str = "day", by: str = "channel") -> Response:
-        """Inferred CSAT/NPS per period and segment, beside real scores; recent drops."""
+    def signals(
+        request: Request,
+        period: str = "week",
+        by: str = "channel",
+        weeks: Annotated[int, Query(ge=4, le=104)] = 12,
+    ) -> Response:
+        """Inferred CSAT/NPS beside real scores: a chart and a table per segment; recent drops."""
         session = auth.session(request)
         if session is None:
             return auth.login_redirect(request)
         if period not in ("day", "week") or by not in ("channel", "language", *NAMED, "none"):
             raise ApiError(422, "validation_error", "Unknown period or split.")
-        since = datetime.now(UTC) - timedelta(days=30 if period == "day" else 182)
+        now = datetime.now(UTC)
+        since = now - timedelta(weeks=weeks)
         dims = [] if by == "none" else [by]
         with _db(request).transaction() as conn:
             rows = signals_store.series(conn, session.tenant_id, period, since, None, dims)
             drops = events_store.list_events(conn, session.tenant_id, 0, 1000, [SIGNAL_CSAT_DROP])
             names = NAMED[by](conn, session.tenant_id) if by in NAMED else {}
-        column = signals_store.DIMENSIONS[by][0] if by in signals_store.DIMENSIONS else by
-        points = [
-            {
-                "period_start": r["period_start"],
-                # A topic or theme by its name; -1 (no topic or theme) shows empty.
-                "segment": names.get(r[column], "") if by in NAMED else r.get(column, ""),
-                **segment_figures(r),
-            }
-            for r in rows
-        ]
-        points.sort(key=lambda p: (p["period_start"], str(p["segment"])), reverse=True)
         return _page(
             request,
             "inbox/signals.html",
             session,
-            points=points,
+            segments=_segments(rows, by, names, period, now),
             drops=list(reversed(drops))[:20],
             period=period,
             by=by,
+            weeks=weeks,
         )
 
     return router

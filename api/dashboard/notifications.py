@@ -16,6 +16,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
+from api.dashboard.i18n import tr
 from api.dashboard.pages import DashboardAuth, read_post
 from api.dashboard.pages import database as _db
 from api.dashboard.pages import invalid_message as _invalid
@@ -123,7 +124,7 @@ def build_router(auth: DashboardAuth) -> APIRouter:
             return _back(error=exc.message)
         with _db(request).transaction() as conn:
             notifications_store.create_channel(conn, session.tenant_id, fields)
-        return _back(result=f"Added {body.name}.")
+        return _back(result=tr(request, "Added %(name)s.") % {"name": body.name})
 
     @router.post("/notifications/{channel_id}/test")
     async def test_channel(request: Request, channel_id: UUID) -> Response:
@@ -136,8 +137,11 @@ def build_router(auth: DashboardAuth) -> APIRouter:
             service.test_send, _db(request), _settings(request), session.tenant_id, channel_id
         )
         if outcome.error is None:
-            return _back(result=f"Test message sent (answer {outcome.status}).")
-        return _back(error=f"Test message failed: {outcome.error}")
+            return _back(
+                result=tr(request, "Test message sent (answer %(status)s).")
+                % {"status": outcome.status}
+            )
+        return _back(error=tr(request, "Test message failed: %(error)s") % {"error": outcome.error})
 
     @router.post("/notifications/{channel_id}/delete")
     async def delete_channel(request: Request, channel_id: UUID) -> Response:
@@ -148,7 +152,7 @@ def build_router(auth: DashboardAuth) -> APIRouter:
         session, _ = posted
         with _db(request).transaction() as conn:
             notifications_store.delete_channel(conn, session.tenant_id, channel_id)
-        return _back(result="Channel removed.")
+        return _back(result=tr(request, "Channel removed."))
 
     @router.post("/notifications/time-zone")
     async def set_time_zone(request: Request) -> Response:
@@ -163,6 +167,6 @@ def build_router(auth: DashboardAuth) -> APIRouter:
             return _back(error=exc.message)
         with _db(request).transaction() as conn:
             notifications_store.set_time_zone(conn, session.tenant_id, zone)
-        return _back(result=f"Time zone set to {zone}.")
+        return _back(result=tr(request, "Time zone set to %(zone)s.") % {"zone": zone})
 
     return router

@@ -17,12 +17,14 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 
+from api.dashboard import i18n
 from api.dashboard.charts import sparkline
 from api.dashboard.session import read_form
 from store.db import Database
 
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 templates.env.globals["sparkline"] = sparkline
+i18n.install(templates.env)
 
 
 class SessionLike(Protocol):

@@ -14,6 +14,8 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from api import topic_reports
 from api.audit.service import client_ip
 from api.auth import Principal, allows
+from api.dashboard import i18n
+from api.dashboard.i18n import tr
 from api.dashboard.pages import SessionLike, templates
 from api.dashboard.pages import database as _db
 from api.dashboard.pages import form_of as _form
@@ -174,6 +176,18 @@ def home() -> RedirectResponse:
     return RedirectResponse("/dashboard/topics", status_code=303)
 
 
+@router.get("/lang")
+def choose_language(to: str, next: str = "/dashboard/topics") -> RedirectResponse:
+    """Keep the chosen interface language in the ``lng_lang`` cookie, back to the page."""
+    if to not in i18n.LANGS:
+        raise ApiError(422, "validation_error", "Unknown language.", {"allowed": i18n.LANGS})
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    response.set_cookie(
+        i18n.COOKIE, to, max_age=365 * 86400, httponly=True, samesite="lax", path="/dashboard"
+    )
+    return response
+
+
 @router.get("/login", response_class=HTMLResponse)
 def login_page(request: Request, next: str = "/dashboard/topics", error: str = "") -> Response:
     """The login form; sets the pre-session CSRF cookie it is checked against."""
@@ -208,11 +222,15 @@ async def login(request: Request) -> Response:
     throttle.check(ip, tenant_ids)
     if found is None or found[1].state != "active":
         throttle.failed(ip, tenant_ids)
-        return login_page(request, form.get("next", ""), error="That API key is not valid.")
+        return login_page(
+            request, form.get("next", ""), error=tr(request, "That API key is not valid.")
+        )
     tenant, record = found
     if not allows(record.scopes, "read"):
         return login_page(
-            request, form.get("next", ""), error="That key may only send feedback (ingest)."
+            request,
+            form.get("next", ""),
+            error=tr(request, "That key may only send feedback (ingest)."),
         )
     request.state.principal = Principal(
         "dashboard", tenant, str(record.id), record.name, record.scopes

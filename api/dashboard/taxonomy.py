@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from api import complaints_service
 from api.corrections import service as corrections_service
 from api.corrections.schemas import CorrectionIn
+from api.dashboard.i18n import tr
 from api.dashboard.pages import DashboardAuth, read_post
 from api.dashboard.pages import database as _db
 from api.dashboard.pages import invalid_message as _invalid
@@ -58,7 +59,7 @@ def build_router(auth: DashboardAuth) -> APIRouter:
             return posted
         session, form = posted
         if form.get("mode") not in ("replace", "extend"):
-            return _back("/dashboard/taxonomy", "Choose replace or extend.")
+            return _back("/dashboard/taxonomy", tr(request, "Choose replace or extend."))
         await run_in_threadpool(
             taxonomy_service.set_mode, _db(request), session.tenant_id, form["mode"]
         )

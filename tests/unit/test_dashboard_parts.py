@@ -121,3 +121,69 @@ def test_the_shell_auth_checks_origin_and_token() -> None:
     with pytest.raises(ApiError) as refused:
         auth.check_post(request("http://127.0.0.1:8000", "read"), session, {"csrf": "token"})
     assert refused.value.code == "insufficient_scope"
+
+
+def _sums(n: int) -> dict[str, int | float]:
+    """One row of signal sums: ``n`` items, half of them satisfied, none rated or surveyed."""
+    zero = ("rated_n", "rated_satisfied", "surveyed_n", "survey_promoters", "survey_detractors")
+    return {
+        "n": n,
+        "satisfied_sum": n / 2,
+        "promoters": n // 2,
+        "detractors": 0,
+        "surveyed_inferred_promoters": 0,
+        "surveyed_inferred_detractors": 0,
+        "rated_inferred_sum": 0.0,
+        "rated_abs_error_sum": 0.0,
+        **dict.fromkeys(zero, 0),
+    }
+
+
+def test_signals_are_split_into_one_series_per_segment_largest_first() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from api.dashboard.inbox import _segments
+
+    now = datetime(2026, 12, 2, 12, tzinfo=UTC)
+    this_week = datetime(2026, 11, 30, tzinfo=UTC)
+    last_week = this_week - timedelta(weeks=1)
+    rows = [
+        {"period_start": last_week, "channel": "email", **_sums(4)},
+        {"period_start": this_week, "channel": "email", **_sums(2)},
+        {"period_start": this_week, "channel": "review", **_sums(9)},
+    ]
+    segments = _segments(rows, "channel", {}, "week", now)
+    assert [(s["name"], s["n"]) for s in segments] == [("review", 9), ("email", 6)]
+    email = segments[1]
+    # Oldest first for the chart; the running week is marked partial, the last one is not.
+    assert [p["period"] for p in email["chart"]] == ["2026-11-23", "2026-11-30"]
+    assert [p["partial"] for p in email["chart"]] == [False, True]
+    assert email["chart"][0] == {
+        "period": "2026-11-23",
+        "count": 4,
+        "csat_mean": 50.0,
+        "partial": False,
+    }
+    # Topics and themes by name; items in none (-1) show empty.
+    named = _segments(
+        [{"period_start": last_week, "topic_id": -1, **_sums(3)}], "topic", {1: "x"}, "week", now
+    )
+    assert named[0]["name"] == ""
+
+
+@pytest.mark.parametrize("weeks", ["3", "105", "many"])
+def test_the_signals_page_refuses_weeks_out_of_range(weeks: str) -> None:
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from api.dashboard.inbox import build_router
+    from api.dashboard.router import ShellAuth
+    from api.errors import install_error_handlers
+
+    app = FastAPI()
+    install_error_handlers(app)
+    app.include_router(build_router(ShellAuth()))
+    # Checked before the login is: no session or database is needed to be refused.
+    response = TestClient(app).get("/dashboard/signals", params={"weeks": weeks})
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "validation_error"
