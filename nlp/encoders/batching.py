@@ -73,6 +73,9 @@ class WindowedEncoder(abc.ABC):
 
     query_prefix: str = "query: "
     token_budget: int = 8192
+    one_row_per_pass: bool = False
+    """Run every window alone, whatever the budget: for networks whose output for one row
+    depends on the other rows of its pass (dynamically quantised activations)."""
     max_tokens: int = 512
     pad_id: int = 0
     head: list[int]
@@ -109,7 +112,12 @@ class WindowedEncoder(abc.ABC):
         windows = split_windows(self.tokenize(texts), window)
         rows = [self.head + w.ids + self.tail for w in windows]
         weights = np.zeros(len(texts), dtype=np.float64)
-        for batch in plan_batches([len(r) for r in rows], self.token_budget):
+        batches = (
+            [[i] for i in range(len(rows))]
+            if self.one_row_per_pass
+            else plan_batches([len(r) for r in rows], self.token_budget)
+        )
+        for batch in batches:
             longest = max(len(rows[i]) for i in batch)
             ids = np.full((len(batch), longest), self.pad_id, dtype=np.int64)
             mask = np.zeros((len(batch), longest), dtype=np.int64)

@@ -181,6 +181,25 @@ def test_onnx_export_matches_torch(tiny: Path, tmp_path: Path) -> None:
     assert int8.name.endswith("+int8") and int8.encode(TEXTS).shape == expected.shape
 
 
+def test_an_int8_vector_does_not_depend_on_the_texts_beside_it(tiny: Path, tmp_path: Path) -> None:
+    pytest.importorskip("onnxruntime")
+    import shutil
+
+    from nlp.encoders.onnx_runtime import OnnxEncoder, export_onnx
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny, model)
+    export_onnx(model)
+    int8 = OnnxEncoder(model, int8=True)
+    alone = np.concatenate([int8.encode([t]) for t in TEXTS])
+    assert np.array_equal(int8.encode(TEXTS), alone)
+    assert np.array_equal(int8.encode(TEXTS[::-1]), alone[::-1])
+    # fp32 batches still share passes: their vectors agree with the lone ones to rounding.
+    fp32 = OnnxEncoder(model, token_budget=64)
+    assert not fp32.one_row_per_pass
+    assert np.allclose(fp32.encode(TEXTS), [fp32.encode([t])[0] for t in TEXTS], atol=1e-5)
+
+
 def test_pipeline_accepts_declared_equivalent_encoders(tiny: Path, tmp_path: Path) -> None:
     import json
     import shutil
