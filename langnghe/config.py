@@ -106,7 +106,10 @@ class Settings(BaseSettings):
         default="auto", description="torch backend: auto is bf16/fp16 on CUDA, fp32 on CPU."
     )
     encoder_token_budget: int = Field(
-        default=8192, ge=1, description="torch/onnx backends: padded tokens per forward pass."
+        default=8192,
+        ge=1,
+        description="torch and float32 onnx backends: padded tokens per forward pass (int8 onnx "
+        "runs one window per pass).",
     )
     encoder_int8: bool = Field(
         default=False, description="torch/onnx backends on CPU: int8 weights."
