@@ -75,8 +75,8 @@ def analyze_batch(db: Database, analyzer: Analyzer, ids: Sequence[UUID], max_att
     # Each tenant's own taxonomy and refitted heads, after the shipped heads.
     results = personalise(db, analyzer, results, {c.id: c.tenant_id for c in claimed})
     # Pipeline mode: a statement whose result nothing reads is sent without waiting for
-    # the one before, so the transaction waits only where it reads (about 7 round trips
-    # rather than 29 for a batch of one tenant).
+    # the one before, so the transaction waits only where it reads (18 round trips rather
+    # than 23 for a batch of 32 items of one tenant with customers and complaints).
     with db.transaction() as conn, conn.pipeline():
         writable = feedback_store.lock_unfinished(conn, list(results))
         todo = [fid for fid in results if fid in writable]
