@@ -121,32 +121,27 @@ def channel_for_sending(conn: Conn, channel_id: UUID) -> dict[str, Any] | None:
     ).fetchone()
 
 
-def fan_out(conn: Conn, tenant_id: UUID, event_ids: Sequence[UUID]) -> None:
-    """Queue a delivery to each enabled channel whose routing rules the event matches.
-
-    A rule left unset matches everything; an event without the field a rule looks at
-    (a CSAT drop has no priority) is not filtered by that rule. Priorities compare as
-    text because 'p1' < 'p2' is urgency order. A CSAT drop's language is its segment's.
-    """
-    conn.execute(
-        """
-        INSERT INTO deliveries (tenant_id, event_id, channel_id)
-        SELECT %(tenant)s, e.id, c.id
-        FROM events e
-        JOIN notification_channels c ON c.tenant_id = e.tenant_id AND c.enabled
-             AND e.type = ANY(c.event_types)
-             AND (c.min_priority IS NULL OR e.payload->>'priority' IS NULL
-                  OR e.payload->>'priority' <= c.min_priority)
-             AND (c.categories IS NULL OR e.payload->>'category' IS NULL
-                  OR e.payload->>'category' = ANY(c.categories))
-             AND (c.languages IS NULL
-                  OR COALESCE(e.payload->>'language', e.payload#>>'{segment,language}') IS NULL
-                  OR COALESCE(e.payload->>'language', e.payload#>>'{segment,language}')
-                     = ANY(c.languages))
-        WHERE e.id = ANY(%(events)s)
-        """,
-        {"tenant": tenant_id, "events": list(event_ids)},
-    )
+# The deliveries to each enabled channel whose routing rules an event matches, for the
+# events of the relation ``{events}`` (store.events.append_events queues them in the
+# statement that inserts the events). A rule left unset matches everything; an event
+# without the field a rule looks at (a CSAT drop has no priority) is not filtered by that
+# rule. Priorities compare as text because 'p1' < 'p2' is urgency order. A CSAT drop's
+# language is its segment's.
+FAN_OUT = """
+    INSERT INTO deliveries (tenant_id, event_id, channel_id)
+    SELECT e.tenant_id, e.id, c.id
+    FROM {events} e
+    JOIN notification_channels c ON c.tenant_id = e.tenant_id AND c.enabled
+         AND e.type = ANY(c.event_types)
+         AND (c.min_priority IS NULL OR e.payload->>'priority' IS NULL
+              OR e.payload->>'priority' <= c.min_priority)
+         AND (c.categories IS NULL OR e.payload->>'category' IS NULL
+              OR e.payload->>'category' = ANY(c.categories))
+         AND (c.languages IS NULL
+              OR COALESCE(e.payload->>'language', e.payload#>>'{{segment,language}}') IS NULL
+              OR COALESCE(e.payload->>'language', e.payload#>>'{{segment,language}}')
+                 = ANY(c.languages))
+"""
 
 
 def claim_backlog(

@@ -282,3 +282,37 @@ def recategorize(
         """,
         (ids, cats, tenant_id),
     )
+
+
+def model_stamps(conn: Conn, tenant_ids: Sequence[UUID]) -> dict[UUID, dict[str, Any]]:
+    """What each tenant's own models depend on, in one query for a whole batch's tenants.
+
+    Per tenant: ``stamp``, a cache key that changes whenever the models would (the
+    taxonomy's version and mode, the corrections' count and latest time, the active
+    heads), and ``unembedded``, how many of its examples still need an embedding.
+    """
+    rows = conn.execute(
+        """
+        SELECT t.id AS tenant_id, x.version, x.mode,
+               (SELECT count(*) FROM corrections c WHERE c.tenant_id = t.id) AS corrections,
+               (SELECT max(created_at) FROM corrections c WHERE c.tenant_id = t.id)
+                   AS corrected_at,
+               ARRAY(SELECT m.id::text FROM tenant_models m
+                     WHERE m.tenant_id = t.id AND m.status = 'active' ORDER BY m.head) AS heads,
+               (SELECT count(*) FROM taxonomy_examples e
+                WHERE e.tenant_id = t.id AND e.embedding IS NULL) AS unembedded
+        FROM unnest(%s::uuid[]) AS t(id) LEFT JOIN taxonomies x ON x.tenant_id = t.id
+        """,
+        (list(tenant_ids),),
+    ).fetchall()
+    return {
+        r["tenant_id"]: {
+            "stamp": (
+                (r["version"], r["mode"]) if r["version"] is not None else None,
+                (int(r["corrections"]), str(r["corrected_at"])),
+                tuple(r["heads"]),
+            ),
+            "unembedded": int(r["unembedded"]),
+        }
+        for r in rows
+    }

@@ -74,12 +74,18 @@ def analyze_batch(db: Database, analyzer: Analyzer, ids: Sequence[UUID], max_att
     by_id = {c.id: c for c in claimed}
     # Each tenant's own taxonomy and refitted heads, after the shipped heads.
     results = personalise(db, analyzer, results, {c.id: c.tenant_id for c in claimed})
-    with db.transaction() as conn:
+    # Pipeline mode: a statement whose result nothing reads is sent without waiting for
+    # the one before, so the transaction waits only where it reads (18 round trips rather
+    # than 23 for a batch of 32 items of one tenant with customers and complaints).
+    with db.transaction() as conn, conn.pipeline():
         writable = feedback_store.lock_unfinished(conn, list(results))
         todo = [fid for fid in results if fid in writable]
         written: list[UUID] = []
         try:
             with conn.transaction():
+                # A pipelined statement's error arrives with a later result; psycopg syncs
+                # on leaving a savepoint in pipeline mode, so it is raised inside it and
+                # rolls back this batch only (tests/integration/test_poison.py).
                 _write(conn, todo, by_id, results)
             written = todo
         except psycopg.OperationalError:

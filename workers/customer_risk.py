@@ -129,13 +129,16 @@ def usual_gap(orders: Sequence[datetime], activity: Sequence[datetime]) -> timed
 
 
 def frequency_drop_weight(ratio: float) -> float:
-    """The weight of a silence ``ratio`` times the customer's usual gap.
+    """The weight of a silence ``ratio`` times the customer's usual gap (0 up to one gap).
 
     Silence is the strongest sign a customer left: the longer it runs against their own
     rhythm, the less likely they are merely between visits, so the weight rises quickly
-    towards 0.95 (0.42 at 1.25 gaps, 0.67 at 1.5, 0.89 at 2).
+    towards 1 (0.42 at 1.25 gaps, 0.67 at 1.5, 0.89 at 2, 0.99 at 3). It saturates rather
+    than being capped: the former cap of 0.95 made every customer silent for 2.4 gaps or
+    more weigh the same, so their order fell to weaker reasons, and an active customer
+    with several of those outranked one long gone.
     """
-    return min(0.95, 1.0 - math.exp(-2.2 * (ratio - 1.0)))
+    return max(0.0, 1.0 - math.exp(-2.2 * (ratio - 1.0)))
 
 
 def bad_experiences_weight(ages: Sequence[timedelta]) -> float:
@@ -242,8 +245,9 @@ def assess(
         after = [a for a in activity if a[0] > at and a[2] != row_id]
         since = now - at
         if not after and since <= 180 * DAY and since >= max(gap, 7 * DAY):
-            # Silence after a bad experience weighs more than silence alone.
-            weight = min(0.97, 0.35 + 0.65 * frequency_drop_weight(since / gap))
+            # Silence after a bad experience weighs more than silence alone: uncapped, as
+            # frequency_drop is, so it stays the heavier of the two for the same silence.
+            weight = 0.35 + 0.65 * frequency_drop_weight(since / gap)
             reasons.append(
                 Reason(
                     "silence_after_bad_experience",

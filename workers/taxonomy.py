@@ -109,13 +109,9 @@ def load_tenant_models(db: Database, embedder: Embedder, tenant_id: UUID) -> Ten
     """The tenant's taxonomy classifier and heads, rebuilt only when something changed."""
     embed_missing_examples(db, embedder, tenant_id)
     with db.transaction() as conn:
+        stamp = taxonomy_store.model_stamps(conn, [tenant_id])[tenant_id]["stamp"]
         taxonomy = taxonomy_store.get_taxonomy(conn, tenant_id)
         heads = corrections_store.active_models(conn, tenant_id)
-        stamp = (
-            taxonomy and (taxonomy["version"], taxonomy["mode"]),
-            corrections_store.correction_stamp(conn, tenant_id),
-            tuple(str(h["id"]) for h in heads),
-        )
         with _cache_lock:
             cached = _cache.get(tenant_id)
         if cached is not None and cached[0] == stamp:
@@ -200,6 +196,18 @@ def apply_models(models: TenantModels, analysis: Analysis) -> Analysis:
     return replace(analysis, model_versions=versions, **changes)
 
 
+def _current_models(
+    db: Database, embedder: Embedder, tenant_id: UUID, stamp: Mapping[str, Any] | None
+) -> TenantModels:
+    """The cached models when ``stamp`` (store.taxonomy.model_stamps) says they still hold."""
+    if stamp is not None and not stamp["unembedded"]:
+        with _cache_lock:
+            cached = _cache.get(tenant_id)
+        if cached is not None and cached[0] == stamp["stamp"]:
+            return cached[1]
+    return load_tenant_models(db, embedder, tenant_id)
+
+
 def personalise(
     db: Database,
     embedder: Embedder,
@@ -208,9 +216,19 @@ def personalise(
 ) -> dict[UUID, Analysis]:
     """Apply each tenant's own models to its items' analyses (unchanged for other tenants)."""
     out = dict(results)
-    for tenant_id in sorted({tenant_of[fid] for fid in results}):
+    tenants = sorted({tenant_of[fid] for fid in results})
+    # One query tells which tenants' cached models still hold, so a batch whose tenants
+    # changed nothing costs one round trip rather than several per tenant.
+    try:
+        with db.transaction() as conn:
+            stamps = taxonomy_store.model_stamps(conn, tenants)
+    except Exception:
+        # Each tenant's models are then loaded in full, each failure logged on its own.
+        log.exception("tenant model stamps not read")
+        stamps = {}
+    for tenant_id in tenants:
         try:
-            models = load_tenant_models(db, embedder, tenant_id)
+            models = _current_models(db, embedder, tenant_id, stamps.get(tenant_id))
         except Exception:
             # The shipped heads' answers stand (model_versions shows no tenant model), rather
             # than one tenant's broken example holding up its analyses.

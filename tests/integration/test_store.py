@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from uuid import uuid4
+
 import psycopg
 import pytest
 
@@ -98,10 +100,12 @@ def test_events_get_gapless_sequence_and_fan_out_to_matching_subscriptions(
                 events_store.NewEvent("complaint.flagged", {"n": 2}),
             ],
         )
-        events_store.append_events(
+        third = events_store.append_events(
             conn, tenant.id, [events_store.NewEvent("feedback.analyzed", {"n": 3})]
         )
         page = events_store.list_events(conn, tenant.id, after=0, limit=10)
+        # The ids come back in the order the events were given (their seq order).
+        assert third == [page[2]["id"]]
         later = events_store.list_events(conn, tenant.id, after=page[0]["seq"], limit=10)
         counts = conn.execute(
             "SELECT subscription_id, count(*) AS n FROM deliveries WHERE tenant_id = %s "
@@ -112,6 +116,16 @@ def test_events_get_gapless_sequence_and_fan_out_to_matching_subscriptions(
     assert [e["data"]["n"] for e in later] == [2, 3]
     by_subscription = {r["subscription_id"]: r["n"] for r in counts}
     assert by_subscription == {flagged["id"]: 1, everything["id"]: 3}
+
+
+def test_events_of_a_missing_tenant_are_refused_and_nothing_is_written(db: Database) -> None:
+    missing = uuid4()
+    with db.transaction() as conn:
+        with pytest.raises(LookupError):
+            events_store.append_events(conn, missing, [events_store.NewEvent("x", {})])
+        assert conn.execute(
+            "SELECT count(*) AS n FROM events WHERE tenant_id = %s", (missing,)
+        ).fetchone() == {"n": 0}
 
 
 def test_claim_skips_done_items_and_sweep_finds_stale_ones(db: Database, tenant: TenantKey) -> None:
