@@ -147,9 +147,9 @@ def detect_csat_drops(db: Database, rule: DropRule, now: datetime | None = None)
     """Emit ``signal.csat_drop`` for each segment whose inferred CSAT fell; return how many.
 
     Segments are channel x language and, separately, topic and theme
-    (:data:`SEGMENTATIONS`), each tested with the same windows and thresholds. Each alert is claimed in
-    ``signal_alerts`` in the same transaction as its event, so a segment alerts at most
-    once per day however often the check runs.
+    (:data:`SEGMENTATIONS`), each tested with the same windows and thresholds. Each alert
+    is claimed in ``signal_alerts`` in the same transaction as its event, so a segment
+    alerts at most once per day however often the check runs.
     """
     now = now or datetime.now(UTC)
     window_start = now - timedelta(hours=rule.window_h)
