@@ -6,11 +6,13 @@ embeddings the analysis already stored, and this module
 - segments each text for keywords (underthesea joins Vietnamese multi-syllable
   words with ``_``, so "nhân_viên" is one word, not two syllables), dropping
   Vietnamese and English stop words, punctuation and numbers;
-- centres the embeddings per language: multilingual-e5-small places a
-  Vietnamese and an English text on the same subject further apart than two
-  Vietnamese texts on different subjects; subtracting each language's mean
-  vector removes most of that language signal (Libovický et al., 2020), so
-  "giao hàng chậm" and "late delivery" land in one topic;
+- aligns the embeddings across languages and spellings: multilingual-e5-small
+  places a Vietnamese and an English text on the same subject further apart than
+  two Vietnamese texts on different subjects; subtracting each language's mean
+  vector removes most of that language signal (Libovický et al., 2020), and by
+  default each group is then whitened and recoloured to the pooled covariance
+  (CORAL, Sun et al., 2016), so "giao hàng chậm" and "late delivery" land in one
+  topic;
 - fits BERTopic (seeded UMAP, HDBSCAN, c-TF-IDF keywords) on those
   embeddings, never re-embedding;
 - moves the outliers closest to a topic into it until at most
@@ -69,11 +71,14 @@ class TopicConfig:
     """Cosine similarity of centroids above which a new topic keeps an old topic's id."""
     assign_quantile: float = 0.05
     """A new item joins a topic if it is at least as close as this quantile of its members."""
-    align: str = "graph"
-    """How spellings are aligned before clustering (see :func:`fit_topics`): "graph" (the
-    default) centres each spelling group and gives UMAP a neighbour graph balanced across
-    the groups; "mean" only subtracts each group's mean (the earlier method, kept to
-    measure against)."""
+    align: str = "coral"
+    """How spellings are aligned before clustering (see :func:`fit_topics`): "coral" (the
+    default) centres each spelling group, maps its covariance onto the pooled one
+    (:func:`coral_transforms`), gives UMAP a neighbour graph balanced across the groups
+    and lets a left-over outlier join its nearest topic when it is as close as that
+    topic's members; "graph" the same without the covariance map and the outlier step;
+    "mean" only subtracts each group's mean. The last two are the earlier methods, kept
+    to measure against."""
     fit_sample: int = 10_000
     """UMAP and HDBSCAN run on a seeded sample of at most this many documents; the rest
     join the nearest topic centroid, so a 100k-item refit costs about what a 10k one does."""
@@ -275,7 +280,8 @@ class TopicFit:
     outlier_share_before: float
     outlier_share: float
     language_means: dict[str, Vectors] = field(default_factory=dict)
-    """The per-language mean embeddings that were subtracted (see :func:`center`)."""
+    """The per-group mean embeddings that were subtracted and, keyed ``transform:<group>``,
+    the covariance maps applied after (see :func:`center`); new items need both."""
     params: dict[str, Any] = field(default_factory=dict)
     topic_languages: list[str] = field(default_factory=list)
     """Per topic: "vi" or "en", the language of most of its items (its label's first half)."""
@@ -328,6 +334,8 @@ def centroids_of(
     return centroids, own
 
 
+ALIGNMENTS = ("coral", "graph", "mean")
+"""The values of :attr:`TopicConfig.align`."""
 MIN_LANGUAGE_DOCS = 5
 PLAIN = ":plain"
 """Suffix of the spelling group of Vietnamese typed without diacritics ("vi:plain")."""
@@ -363,30 +371,84 @@ def language_means(embeddings: Vectors, groups: Sequence[str]) -> dict[str, Vect
     return means
 
 
-def _mean_for(group: str, means: Mapping[str, Vectors]) -> Vectors | None:
-    """A group's own mean, else its language's (``vi`` for ``vi:plain``), else the overall."""
+def _key_for(group: str, means: Mapping[str, Vectors]) -> str | None:
+    """The group whose mean a document uses: its own, else its language's (``vi`` for
+    ``vi:plain``), else the overall ``""``; None without means."""
     for key in (group, _base_group(group), ""):
         if key in means:
-            return means[key]
+            return key
     return None
+
+
+TRANSFORM = "transform:"
+"""Prefix of a group's covariance map (:func:`coral_transforms`) among the stored means."""
+MIN_TRANSFORM_DOCS = 50
+"""Fewest documents of a group for its covariance to be estimated (shrunk, see below)."""
+
+
+def _sqrt_and_inverse(cov: npt.NDArray[np.float64]) -> tuple[npt.NDArray[Any], npt.NDArray[Any]]:
+    values, vectors = np.linalg.eigh(cov)
+    values = np.maximum(values, 1e-9)
+    root = (vectors * np.sqrt(values)) @ vectors.T
+    inverse_root = (vectors / np.sqrt(values)) @ vectors.T
+    return root, inverse_root
+
+
+def coral_transforms(
+    embeddings: Vectors, groups: Sequence[str], means: Mapping[str, Vectors]
+) -> dict[str, Vectors]:
+    """Per group with enough documents, the matrix that maps its centred embeddings'
+    covariance onto the pooled covariance of all centred embeddings (CORAL).
+
+    Centring removes where a language sits; the languages also spread differently
+    (English varies along directions Vietnamese barely uses), so after centring a
+    subject's English items are still nearer other English items. Whitening each group
+    with its own covariance and recolouring with the pooled one, ``C_g^-1/2 C^1/2``,
+    gives every group the same second-order shape. Covariances are Ledoit-Wolf shrunk:
+    a few hundred items per group estimate 384 dimensions badly, and an unshrunk
+    whitening would blow noise directions up. Keyed ``transform:<group>``.
+    """
+    from sklearn.covariance import ledoit_wolf
+
+    x = _unit(embeddings)
+    codes = np.asarray(groups, dtype=object)
+    keys = [_key_for(g, means) for g in groups]
+    centred = x - np.stack([means[k] if k is not None else np.zeros(x.shape[1]) for k in keys])
+    pooled, _ = ledoit_wolf(centred.astype(np.float64), assume_centered=True)
+    pooled_root, _ = _sqrt_and_inverse(pooled)
+    out: dict[str, Vectors] = {}
+    for group in sorted(set(groups)):
+        members = codes == group
+        if not group or group not in means or members.sum() < MIN_TRANSFORM_DOCS:
+            continue
+        cov, _ = ledoit_wolf(centred[members].astype(np.float64), assume_centered=True)
+        _, inverse_root = _sqrt_and_inverse(cov)
+        out[TRANSFORM + group] = (inverse_root @ pooled_root).astype(np.float32)
+    return out
 
 
 def center(
     embeddings: Vectors, groups: Sequence[str] | None, means: Mapping[str, Vectors]
 ) -> Vectors:
-    """Subtract each document's group mean (see :func:`spelling_group`), then renormalise.
+    """Subtract each document's group mean (see :func:`spelling_group`), apply the group's
+    covariance map where the fit stored one (:func:`coral_transforms`), renormalise.
 
     A group without its own mean (too few documents) uses its language's, then the
-    overall mean; with no means at all the embeddings are only normalised.
+    overall mean, and that group's map; with no means at all the embeddings are only
+    normalised. The same function aligns the fit's documents and every new one.
     """
     embeddings = _unit(embeddings)
     if not means:
         return embeddings
     out = embeddings.copy()
-    for row, group in enumerate(groups or [""] * len(embeddings)):
-        mean = _mean_for(group, means)
-        if mean is not None:
-            out[row] -= mean
+    keys = [_key_for(g, means) for g in (groups or [""] * len(embeddings))]
+    for key in set(keys):
+        if key is None:
+            continue
+        rows = np.flatnonzero(np.asarray([k == key for k in keys]))
+        shifted = out[rows] - means[key]
+        transform = means.get(TRANSFORM + key)
+        out[rows] = shifted if transform is None else shifted @ transform
     return _unit(out)
 
 
@@ -460,6 +522,25 @@ def reduce_outliers(
     return labels
 
 
+def join_close_outliers(
+    embeddings: Vectors,
+    labels: npt.NDArray[np.int64],
+    centroids: Vectors,
+    min_similarity: npt.NDArray[np.float32],
+) -> npt.NDArray[np.int64]:
+    """Move each outlier into its nearest topic when it is at least as close as that
+    topic's ``min_similarity`` (the bar :func:`assign` sets for a new item)."""
+    labels = labels.copy()
+    outliers = np.flatnonzero(labels == OUTLIER)
+    if not len(outliers) or centroids.shape[0] == 0:
+        return labels
+    sims = _unit(embeddings[outliers]) @ centroids.T
+    best = sims.argmax(axis=1)
+    close = sims[np.arange(len(outliers)), best] >= min_similarity[best]
+    labels[outliers[close]] = best[close]
+    return labels
+
+
 def fit_sample(n_docs: int, size: int, seed: int) -> npt.NDArray[np.int64]:
     """The documents a fit clusters: all of them up to ``size``, else a seeded sample, sorted."""
     if n_docs <= size:
@@ -479,13 +560,16 @@ def fit_topics(
     """Fit BERTopic on ``texts`` and their stored embeddings; every document gets a topic or -1.
 
     ``groups`` (one spelling group per document, see :func:`spelling_group`; by default
-    derived from ``languages`` and the texts) turns on per-group centring, and with
-    ``config.align == "graph"`` UMAP runs on a neighbour graph balanced across the
-    groups (:func:`balanced_neighbours`). Only a seeded sample of at most
+    derived from ``languages`` and the texts) turns on per-group centring; with
+    ``config.align == "coral"`` each group's covariance is also mapped onto the pooled
+    one (:func:`coral_transforms`, stored in ``language_means``), and with "coral" or
+    "graph" UMAP runs on a neighbour graph balanced across the groups
+    (:func:`balanced_neighbours`). Only a seeded sample of at most
     ``config.fit_sample`` documents is segmented and clustered; every other document
     joins its nearest topic centroid (or -1 when it is farther than the topic's
     members, see ``assign_quantile``), and then the outliers nearest a topic are moved
-    into it until at most ``max_outlier_share`` of all documents stay in -1.
+    into it until at most ``max_outlier_share`` of all documents stay in -1 (with
+    "coral", any outlier as close as a topic's members then joins it too).
     Deterministic for a seed: UMAP is seeded (which also makes it single-threaded),
     the sample is seeded, and HDBSCAN is deterministic given its input.
     """
@@ -500,13 +584,19 @@ def fit_topics(
         raise ValueError("texts and embeddings differ in length")
     if n < 10:
         raise ValueError("at least 10 documents are needed to fit topics")
-    if config.align not in ("graph", "mean"):
-        raise ValueError(f"unknown alignment {config.align!r}: use 'graph' or 'mean'")
+    if config.align not in ALIGNMENTS:
+        raise ValueError(f"unknown alignment {config.align!r}: use one of {ALIGNMENTS}")
     if groups is None and languages is not None:
         groups = [spelling_group(lang, t) for lang, t in zip(languages, texts, strict=True)]
     means = language_means(embeddings, groups) if groups is not None else {}
-    embeddings = center(embeddings, groups, means)
     sample = fit_sample(n, config.fit_sample, config.seed)
+    if config.align == "coral" and groups is not None:
+        say("align")
+        # Estimated on the fit's sample: 10,000 items pin a covariance down as well as
+        # 100,000 would, at a tenth of the memory.
+        picked = sample.tolist()
+        means.update(coral_transforms(embeddings[sample], [groups[i] for i in picked], means))
+    embeddings = center(embeddings, groups, means)
     m = len(sample)
     sampled = embeddings[sample]
     min_cluster = config.min_cluster_size or auto_min_cluster_size(m)
@@ -524,7 +614,7 @@ def fit_topics(
     # A small corpus cannot lend 30 neighbours per document without every topic
     # touching every other: UMAP then draws one blob.
     neighbours = min(config.n_neighbors, max(15, m // 20), m - 1)
-    if config.align == "graph" and groups is not None:
+    if config.align in ("graph", "coral") and groups is not None:
         say("neighbours")
         sample_groups = [groups[i] for i in sample.tolist()]
         knn = balanced_neighbours(sampled, sample_groups, neighbours)
@@ -593,6 +683,10 @@ def fit_topics(
         labels[rest] = assigned
     say("reduce outliers")
     labels = reduce_outliers(embeddings, labels, centroids, config.max_outlier_share)
+    if config.align == "coral":
+        # HDBSCAN leaves items between two dense cores out even when they sit as close to
+        # a centroid as the topic's own members; new items in that spot would join it.
+        labels = join_close_outliers(embeddings, labels, centroids, min_sim)
     if n_topics and not np.array_equal(labels[sample], raw):
         say("keywords")
         model.update_topics(

