@@ -10,8 +10,8 @@ embeddings the analysis already stored, and this module
   places a Vietnamese and an English text on the same subject further apart than
   two Vietnamese texts on different subjects; subtracting each language's mean
   vector removes most of that language signal (Libovický et al., 2020), and by
-  default each group is then whitened and recoloured to the pooled covariance
-  (CORAL, Sun et al., 2016), so "giao hàng chậm" and "late delivery" land in one
+  default each group is then rotated onto the largest (orthogonal Procrustes on
+  mutual nearest neighbours), so "giao hàng chậm" and "late delivery" land in one
   topic;
 - fits BERTopic (seeded UMAP, HDBSCAN, c-TF-IDF keywords) on those
   embeddings, never re-embedding;
@@ -71,14 +71,14 @@ class TopicConfig:
     """Cosine similarity of centroids above which a new topic keeps an old topic's id."""
     assign_quantile: float = 0.05
     """A new item joins a topic if it is at least as close as this quantile of its members."""
-    align: str = "coral"
-    """How spellings are aligned before clustering (see :func:`fit_topics`): "coral" (the
-    default) centres each spelling group, maps its covariance onto the pooled one
-    (:func:`coral_transforms`), gives UMAP a neighbour graph balanced across the groups
-    and lets a left-over outlier join its nearest topic when it is as close as that
-    topic's members; "graph" the same without the covariance map and the outlier step;
-    "mean" only subtracts each group's mean. The last two are the earlier methods, kept
-    to measure against."""
+    align: str = "procrustes"
+    """How spellings are aligned before clustering (see :func:`fit_topics`): "procrustes"
+    (the default) centres each spelling group, rotates it onto the largest one
+    (:func:`procrustes_transforms`), runs UMAP on plain nearest neighbours of the
+    aligned embeddings and lets a left-over outlier join its nearest topic when it is as
+    close as that topic's members; "graph" centres and gives UMAP a neighbour graph
+    balanced across the groups; "mean" only centres. The last two are the earlier
+    methods, kept to measure against."""
     fit_sample: int = 10_000
     """UMAP and HDBSCAN run on a seeded sample of at most this many documents; the rest
     join the nearest topic centroid, so a 100k-item refit costs about what a 10k one does."""
@@ -281,7 +281,7 @@ class TopicFit:
     outlier_share: float
     language_means: dict[str, Vectors] = field(default_factory=dict)
     """The per-group mean embeddings that were subtracted and, keyed ``transform:<group>``,
-    the covariance maps applied after (see :func:`center`); new items need both."""
+    the rotations applied after (see :func:`center`); new items need both."""
     params: dict[str, Any] = field(default_factory=dict)
     topic_languages: list[str] = field(default_factory=list)
     """Per topic: "vi" or "en", the language of most of its items (its label's first half)."""
@@ -334,7 +334,7 @@ def centroids_of(
     return centroids, own
 
 
-ALIGNMENTS = ("coral", "graph", "mean")
+ALIGNMENTS = ("procrustes", "graph", "mean")
 """The values of :attr:`TopicConfig.align`."""
 MIN_LANGUAGE_DOCS = 5
 PLAIN = ":plain"
@@ -381,49 +381,49 @@ def _key_for(group: str, means: Mapping[str, Vectors]) -> str | None:
 
 
 TRANSFORM = "transform:"
-"""Prefix of a group's covariance map (:func:`coral_transforms`) among the stored means."""
+"""Prefix of a group's rotation (:func:`procrustes_transforms`) among the stored means."""
 MIN_TRANSFORM_DOCS = 50
-"""Fewest documents of a group for its covariance to be estimated (shrunk, see below)."""
+"""Fewest documents of a group for its rotation to be fitted (see below)."""
 
 
-def _sqrt_and_inverse(cov: npt.NDArray[np.float64]) -> tuple[npt.NDArray[Any], npt.NDArray[Any]]:
-    values, vectors = np.linalg.eigh(cov)
-    values = np.maximum(values, 1e-9)
-    root = (vectors * np.sqrt(values)) @ vectors.T
-    inverse_root = (vectors / np.sqrt(values)) @ vectors.T
-    return root, inverse_root
-
-
-def coral_transforms(
-    embeddings: Vectors, groups: Sequence[str], means: Mapping[str, Vectors]
+def procrustes_transforms(
+    embeddings: Vectors, groups: Sequence[str], means: Mapping[str, Vectors], rounds: int = 3
 ) -> dict[str, Vectors]:
-    """Per group with enough documents, the matrix that maps its centred embeddings'
-    covariance onto the pooled covariance of all centred embeddings (CORAL).
+    """Per group with enough documents, an orthogonal rotation of its centred embeddings
+    onto those of the largest group (orthogonal Procrustes on mutual nearest neighbours).
 
-    Centring removes where a language sits; the languages also spread differently
-    (English varies along directions Vietnamese barely uses), so after centring a
-    subject's English items are still nearer other English items. Whitening each group
-    with its own covariance and recolouring with the pooled one, ``C_g^-1/2 C^1/2``,
-    gives every group the same second-order shape. Covariances are Ledoit-Wolf shrunk:
-    a few hundred items per group estimate 384 dimensions badly, and an unshrunk
-    whitening would blow noise directions up. Keyed ``transform:<group>``.
+    Centring removes where a language sits, not how it is turned: a subject's English
+    items are still nearer other English items. There are no translated pairs among a
+    tenant's texts, so the pairs are found as in unsupervised word-vector alignment
+    (Conneau et al., 2018): documents of the two groups that are each other's nearest
+    neighbour; the rotation that best maps one onto the other (``U V^T`` of the SVD of
+    their cross-product) is fitted, and the pairs are found again in the rotated space,
+    ``rounds`` times. A rotation keeps every distance within a group, so it cannot merge
+    two subjects of one language; it only turns the group towards the others. Keyed
+    ``transform:<group>``; the largest group gets none (it is the reference).
     """
-    from sklearn.covariance import ledoit_wolf
-
-    x = _unit(embeddings)
+    x = center(embeddings, groups, {k: v for k, v in means.items() if TRANSFORM not in k})
     codes = np.asarray(groups, dtype=object)
-    keys = [_key_for(g, means) for g in groups]
-    centred = x - np.stack([means[k] if k is not None else np.zeros(x.shape[1]) for k in keys])
-    pooled, _ = ledoit_wolf(centred.astype(np.float64), assume_centered=True)
-    pooled_root, _ = _sqrt_and_inverse(pooled)
+    sizes = {g: int((codes == g).sum()) for g in set(groups) if g in means}
+    if len(sizes) < 2:
+        return {}
+    reference = max(sizes, key=lambda g: (sizes[g], g))
+    target = x[codes == reference]
     out: dict[str, Vectors] = {}
-    for group in sorted(set(groups)):
-        members = codes == group
-        if not group or group not in means or members.sum() < MIN_TRANSFORM_DOCS:
+    for group in sorted(sizes):
+        if group == reference or sizes[group] < MIN_TRANSFORM_DOCS:
             continue
-        cov, _ = ledoit_wolf(centred[members].astype(np.float64), assume_centered=True)
-        _, inverse_root = _sqrt_and_inverse(cov)
-        out[TRANSFORM + group] = (inverse_root @ pooled_root).astype(np.float32)
+        source = x[codes == group]
+        rotation = np.eye(x.shape[1], dtype=np.float32)
+        for _ in range(rounds):
+            sims = _unit(source @ rotation) @ target.T
+            nearest = sims.argmax(axis=1)
+            mutual = np.flatnonzero(sims.argmax(axis=0)[nearest] == np.arange(len(source)))
+            if len(mutual) < MIN_LANGUAGE_DOCS:
+                break
+            u, _, vt = np.linalg.svd(source[mutual].T @ target[nearest[mutual]])
+            rotation = (u @ vt).astype(np.float32)
+        out[TRANSFORM + group] = rotation
     return out
 
 
@@ -431,10 +431,10 @@ def center(
     embeddings: Vectors, groups: Sequence[str] | None, means: Mapping[str, Vectors]
 ) -> Vectors:
     """Subtract each document's group mean (see :func:`spelling_group`), apply the group's
-    covariance map where the fit stored one (:func:`coral_transforms`), renormalise.
+    rotation where the fit stored one (:func:`procrustes_transforms`), renormalise.
 
     A group without its own mean (too few documents) uses its language's, then the
-    overall mean, and that group's map; with no means at all the embeddings are only
+    overall mean, and that group's rotation; with no means at all the embeddings are only
     normalised. The same function aligns the fit's documents and every new one.
     """
     embeddings = _unit(embeddings)
@@ -561,15 +561,15 @@ def fit_topics(
 
     ``groups`` (one spelling group per document, see :func:`spelling_group`; by default
     derived from ``languages`` and the texts) turns on per-group centring; with
-    ``config.align == "coral"`` each group's covariance is also mapped onto the pooled
-    one (:func:`coral_transforms`, stored in ``language_means``), and with "coral" or
-    "graph" UMAP runs on a neighbour graph balanced across the groups
+    ``config.align == "procrustes"`` each group is also rotated onto the largest
+    (:func:`procrustes_transforms`, stored in ``language_means``), and with "graph"
+    UMAP runs instead on a neighbour graph balanced across the groups
     (:func:`balanced_neighbours`). Only a seeded sample of at most
     ``config.fit_sample`` documents is segmented and clustered; every other document
     joins its nearest topic centroid (or -1 when it is farther than the topic's
     members, see ``assign_quantile``), and then the outliers nearest a topic are moved
     into it until at most ``max_outlier_share`` of all documents stay in -1 (with
-    "coral", any outlier as close as a topic's members then joins it too).
+    "procrustes", any outlier as close as a topic's members then joins it too).
     Deterministic for a seed: UMAP is seeded (which also makes it single-threaded),
     the sample is seeded, and HDBSCAN is deterministic given its input.
     """
@@ -590,12 +590,11 @@ def fit_topics(
         groups = [spelling_group(lang, t) for lang, t in zip(languages, texts, strict=True)]
     means = language_means(embeddings, groups) if groups is not None else {}
     sample = fit_sample(n, config.fit_sample, config.seed)
-    if config.align == "coral" and groups is not None:
+    if config.align == "procrustes" and groups is not None:
         say("align")
-        # Estimated on the fit's sample: 10,000 items pin a covariance down as well as
-        # 100,000 would, at a tenth of the memory.
+        # Fitted on the fit's sample: the pair search is quadratic in the group sizes.
         picked = sample.tolist()
-        means.update(coral_transforms(embeddings[sample], [groups[i] for i in picked], means))
+        means.update(procrustes_transforms(embeddings[sample], [groups[i] for i in picked], means))
     embeddings = center(embeddings, groups, means)
     m = len(sample)
     sampled = embeddings[sample]
@@ -614,7 +613,7 @@ def fit_topics(
     # A small corpus cannot lend 30 neighbours per document without every topic
     # touching every other: UMAP then draws one blob.
     neighbours = min(config.n_neighbors, max(15, m // 20), m - 1)
-    if config.align in ("graph", "coral") and groups is not None:
+    if config.align == "graph" and groups is not None:
         say("neighbours")
         sample_groups = [groups[i] for i in sample.tolist()]
         knn = balanced_neighbours(sampled, sample_groups, neighbours)
@@ -683,7 +682,7 @@ def fit_topics(
         labels[rest] = assigned
     say("reduce outliers")
     labels = reduce_outliers(embeddings, labels, centroids, config.max_outlier_share)
-    if config.align == "coral":
+    if config.align == "procrustes":
         # HDBSCAN leaves items between two dense cores out even when they sit as close to
         # a centroid as the topic's own members; new items in that spot would join it.
         labels = join_close_outliers(embeddings, labels, centroids, min_sim)
