@@ -421,7 +421,11 @@ def procrustes_transforms(
             mutual = np.flatnonzero(sims.argmax(axis=0)[nearest] == np.arange(len(source)))
             if len(mutual) < MIN_LANGUAGE_DOCS:
                 break
-            u, _, vt = np.linalg.svd(source[mutual].T @ target[nearest[mutual]])
+            cross = source[mutual].T @ target[nearest[mutual]]
+            # A few hundred pairs span only part of the 384 dimensions; the SVD would turn
+            # the rest arbitrarily. A little identity added leaves those where they are.
+            cross += 0.01 * np.linalg.norm(cross, 2) * np.eye(len(cross), dtype=cross.dtype)
+            u, _, vt = np.linalg.svd(cross)
             rotation = (u @ vt).astype(np.float32)
         out[TRANSFORM + group] = rotation
     return out
