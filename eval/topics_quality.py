@@ -1,7 +1,7 @@
 """Topic quality on the synthetic corpus, which knows each item's subject.
 
     .venv/bin/python -m eval.topics_quality [--sizes 2000 10000 100000] [--whole-text 2000]
-        [--aligns graph procrustes]
+        [--aligns graph procrustes] [--seeds 42 1 2]
 
 For each size the corpus of :mod:`eval.synthetic` (14 subjects, Vietnamese with
 and without diacritics and English, one to three sentences per item) is embedded
@@ -42,6 +42,7 @@ import subprocess
 import sys
 import time
 from collections import Counter, defaultdict
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -136,8 +137,10 @@ def scores(
     }
 
 
-def run(n: int, whole_text: bool, align: str) -> dict[str, Any]:
-    """One measurement in this process."""
+def run(n: int, whole_text: bool, align: str, seeds: list[int] | None = None) -> dict[str, Any]:
+    """One measurement in this process; with ``seeds``, one fit per seed (the first's
+    time, memory and labels), the scores averaged and each seed's ARI listed: one fit's ARI
+    moves by 0.1 or more with the seed alone, too much to compare methods on one."""
     from nlp.topics.model import TopicConfig, fit_topics
 
     texts, subjects, languages, embeddings = corpus(n, whole_text)
@@ -153,6 +156,8 @@ def run(n: int, whole_text: bool, align: str) -> dict[str, Any]:
         groups: list[str] | None = languages
     else:
         config, groups = TopicConfig(align=align), None
+    if seeds:
+        config = replace(config, seed=seeds[0])
     # Numba compiles UMAP's kernels on first use; a worker pays that once per process.
     fit_topics(
         texts[:300], embeddings[:300], languages[:300], config, groups=groups and groups[:300]
@@ -161,12 +166,26 @@ def run(n: int, whole_text: bool, align: str) -> dict[str, Any]:
     started = time.perf_counter()
     fit = fit_topics(texts, embeddings, languages, config, groups=groups)
     seconds = time.perf_counter() - started
+    measured = scores(fit.labels, subjects, written)
+    topics = float(fit.n_topics)
+    extra: dict[str, Any] = {}
+    if seeds and len(seeds) > 1:
+        runs = [(measured, fit.n_topics)]
+        for seed in seeds[1:]:
+            again = fit_topics(
+                texts, embeddings, languages, replace(config, seed=seed), groups=groups
+            )
+            runs.append((scores(again.labels, subjects, written), again.n_topics))
+        measured = {k: round(float(np.mean([r[k] for r, _ in runs])), 3) for k in measured}
+        topics = round(float(np.mean([t for _, t in runs])), 1)
+        extra = {"seeds": seeds, "ari_per_seed": [r["ari"] for r, _ in runs]}
     return {
         "n": n,
         "embedding": "whole text" if whole_text else "sentence mean",
         "align": align,
-        **scores(fit.labels, subjects, written),
-        "topics": fit.n_topics,
+        **measured,
+        **extra,
+        "topics": topics,
         "fit_s": round(seconds, 1),
         "peak_rss_mb": round(_rss_mb()),
         "rss_before_fit_mb": round(base),
@@ -186,11 +205,14 @@ def main() -> None:
     parser.add_argument(
         "--baseline-max", type=int, default=10_000, help="run the baseline up to this size"
     )
+    parser.add_argument(
+        "--seeds", type=int, nargs="+", help="fit once per seed and average (default: one fit)"
+    )
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         n, whole, align = args.child
-        print(json.dumps(run(int(n), whole == "1", align)))
+        print(json.dumps(run(int(n), whole == "1", align, args.seeds)))
         return
     OUT.mkdir(parents=True, exist_ok=True)
     runs = []
@@ -211,6 +233,7 @@ def main() -> None:
                 str(n),
                 str(int(whole)),
                 align,
+                *(["--seeds", *map(str, args.seeds)] if args.seeds else []),
             ],
             capture_output=True,
             text=True,
