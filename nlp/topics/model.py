@@ -9,10 +9,10 @@ embeddings the analysis already stored, and this module
 - aligns the embeddings across languages and spellings: multilingual-e5-small
   places a Vietnamese and an English text on the same subject further apart than
   two Vietnamese texts on different subjects; subtracting each language's mean
-  vector removes most of that language signal (Libovický et al., 2020), and by
-  default each group is then rotated onto the largest (orthogonal Procrustes on
-  mutual nearest neighbours), so "giao hàng chậm" and "late delivery" land in one
-  topic;
+  vector removes most of that language signal (Libovický et al., 2020), and UMAP's
+  neighbour graph is balanced across the groups (or, with ``align="procrustes"``,
+  each group is rotated onto the largest by orthogonal Procrustes on mutual nearest
+  neighbours), so "giao hàng chậm" and "late delivery" land in one topic;
 - fits BERTopic (seeded UMAP, HDBSCAN, c-TF-IDF keywords) on those
   embeddings, never re-embedding;
 - moves the outliers closest to a topic into it until at most
@@ -71,14 +71,15 @@ class TopicConfig:
     """Cosine similarity of centroids above which a new topic keeps an old topic's id."""
     assign_quantile: float = 0.05
     """A new item joins a topic if it is at least as close as this quantile of its members."""
-    align: str = "procrustes"
-    """How spellings are aligned before clustering (see :func:`fit_topics`): "procrustes"
-    (the default) centres each spelling group, rotates it onto the largest one
-    (:func:`procrustes_transforms`), runs UMAP on plain nearest neighbours of the
+    align: str = "graph"
+    """How spellings are aligned before clustering (see :func:`fit_topics`): "graph" (the
+    default) centres each spelling group and gives UMAP a neighbour graph balanced across
+    the groups; "procrustes" centres each group, rotates it onto the largest one
+    (:func:`procrustes_transforms`), runs UMAP on the exact nearest neighbours of the
     aligned embeddings and lets a left-over outlier join its nearest topic when it is as
-    close as that topic's members; "graph" centres and gives UMAP a neighbour graph
-    balanced across the groups; "mean" only centres. The last two are the earlier
-    methods, kept to measure against."""
+    close as that topic's members (more subjects joined across languages, a lower ARI
+    with per-item embeddings: eval/TOPICS.md); "mean" only centres (the oldest method,
+    kept to measure against)."""
     fit_sample: int = 10_000
     """UMAP and HDBSCAN run on a seeded sample of at most this many documents; the rest
     join the nearest topic centroid, so a 100k-item refit costs about what a 10k one does."""
@@ -334,7 +335,7 @@ def centroids_of(
     return centroids, own
 
 
-ALIGNMENTS = ("procrustes", "graph", "mean")
+ALIGNMENTS = ("graph", "procrustes", "mean")
 """The values of :attr:`TopicConfig.align`."""
 MIN_LANGUAGE_DOCS = 5
 PLAIN = ":plain"

@@ -175,7 +175,7 @@ def test_the_fit_stores_its_rotations_and_new_items_are_aligned_with_them(
     # The fixture has 40 items per language; let both count for a rotation.
     monkeypatch.setattr(topic_model, "MIN_TRANSFORM_DOCS", 20)
     ids = _seed(db, tenant, fixture_embeddings)
-    refit_tenant(db, tenant.id, settings)
+    refit_tenant(db, tenant.id, settings.model_copy(update={"topics_align": "procrustes"}))
     with db.transaction() as conn:
         stored = conn.execute(
             "SELECT language_means FROM topic_models WHERE tenant_id = %s AND status = 'done'",
