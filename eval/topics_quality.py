@@ -29,8 +29,8 @@ combining segments. The 2k row is given both ways, so the difference is measured
 The first of ``--aligns`` is the baseline in the same run, the others are printed beside it
 as a ratio: ``mean`` is the oldest method (per-language mean subtraction only, a plain
 15-neighbour UMAP, HDBSCAN's smallest topic √n/2, every document clustered), ``graph`` the
-previous default (spelling groups centred, balanced neighbour graph), ``procrustes`` the
-current one (groups centred and rotated onto the largest, close outliers joined).
+default (spelling groups centred, balanced neighbour graph), ``procrustes`` the option
+(groups centred and rotated onto the largest, close outliers joined).
 """
 
 from __future__ import annotations
