@@ -145,6 +145,10 @@ class Settings(BaseSettings):
     topics_max_topics: int | None = Field(default=None, ge=2, description="None: no limit.")
     topics_seed: int = 42
     topics_match_threshold: float = Field(default=0.8, ge=0.0, le=1.0)
+    topics_align: Literal["graph", "procrustes", "mean"] = Field(
+        default="graph",
+        description="How languages and spellings are aligned before clustering (see Topics).",
+    )
     topics_theme_distance: float = Field(
         default=0.73,
         gt=0.0,

@@ -111,13 +111,16 @@ def segment_windows(
 
     The baseline is [baseline_start, window_start); only segments with items in the
     recent window are returned. Split by topic, items in no topic and topics marked
-    as noise are left out: they are not a segment anyone acts on.
+    as noise are left out: they are not a segment anyone acts on. Split by theme,
+    likewise items in no theme and those of noise topics.
     """
     dims, select_dims = _split(dimensions)
     group = ", ".join(["1", *(str(i + 2) for i in range(len(dims)))])
     topic_only = (
         f"AND {TOPIC_ID} >= 0 AND NOT coalesce(root.is_noise, false)" if "topic" in dims else ""
     )
+    if "theme" in dims:
+        topic_only += f" AND {THEME_ID} >= 0 AND NOT coalesce(root.is_noise, false)"
     return conn.execute(
         f"""
         SELECT a.tenant_id {select_dims},

@@ -198,18 +198,35 @@ def latest_fit(conn: Conn, tenant_id: UUID) -> dict[str, Any] | None:
     ).fetchone()
 
 
+# The alignment of a fit never changes once it is done, and its covariance maps are a few
+# megabytes of JSON: each process keeps the latest few, by fit id, instead of reading
+# them again for every analysed batch.
+_ALIGNMENTS: dict[UUID, dict[str, npt.NDArray[np.float32]]] = {}
+_ALIGNMENTS_KEPT = 8
+
+
 def language_means(conn: Conn, tenant_id: UUID) -> dict[str, npt.NDArray[np.float32]]:
-    """The centring means of the tenant's current (latest successful) fit."""
+    """The alignment of the tenant's current (latest successful) fit: each group's mean
+    and, keyed ``transform:<group>``, its covariance map (see nlp.topics.model.center)."""
     row = conn.execute(
         """
-        SELECT language_means FROM topic_models WHERE tenant_id = %s AND status = 'done'
+        SELECT id FROM topic_models WHERE tenant_id = %s AND status = 'done'
         ORDER BY started_at DESC LIMIT 1
         """,
         (tenant_id,),
     ).fetchone()
     if row is None:
         return {}
-    return {k: np.asarray(v, np.float32) for k, v in row["language_means"].items()}
+    fit_id = row["id"]
+    if fit_id not in _ALIGNMENTS:
+        stored = conn.execute(
+            "SELECT language_means FROM topic_models WHERE id = %s", (fit_id,)
+        ).fetchone()
+        means = stored["language_means"] if stored else {}
+        while len(_ALIGNMENTS) >= _ALIGNMENTS_KEPT:
+            _ALIGNMENTS.pop(next(iter(_ALIGNMENTS)))
+        _ALIGNMENTS[fit_id] = {k: np.asarray(v, np.float32) for k, v in means.items()}
+    return _ALIGNMENTS[fit_id]
 
 
 # --------------------------------------------------------------------------- topics

@@ -25,6 +25,10 @@ MESSAGES: dict[str, dict[Language, str]] = {
         "en": "CSAT drop in a topic: {label}",
         "vi": "CSAT giảm trong chủ đề: {label}",
     },
+    "signal.csat_drop.theme": {
+        "en": "CSAT drop in a theme: {label}",
+        "vi": "CSAT giảm trong nhóm chủ đề: {label}",
+    },
     "topic.emerging": {
         "en": "Emerging topic: {label}",
         "vi": "Chủ đề mới nổi: {label}",

@@ -137,6 +137,9 @@ def alert_for(
         if "topic_id" in seg:
             title = t("signal.csat_drop.topic", language, label=seg.get("label"))
             link = _link(public_url, f"/dashboard/topics/{seg['topic_id']}")
+        elif "theme_id" in seg:
+            title = t("signal.csat_drop.theme", language, label=seg.get("label"))
+            link = _link(public_url, f"/dashboard/themes/{seg['theme_id']}")
         else:
             title = t(
                 "signal.csat_drop",

@@ -19,6 +19,7 @@ from uuid import UUID
 
 from store import events as events_store
 from store import signals as signals_store
+from store import themes as themes_store
 from store import topics as topics_store
 from store.db import Database
 from workers.events import SIGNAL_CSAT_DROP
@@ -133,22 +134,22 @@ def drop_test(
     return (drop >= rule.min_drop and z <= -rule.z), drop, z
 
 
-SEGMENTATIONS: tuple[tuple[str, ...], ...] = (("channel", "language"), ("topic",))
+SEGMENTATIONS: tuple[tuple[str, ...], ...] = (("channel", "language"), ("topic",), ("theme",))
 """The segmentations the drop check runs over, each with the same rule."""
 
 
 def _segment(row: dict[str, Any], dims: tuple[str, ...]) -> dict[str, Any]:
-    """A drop's segment as the event gives it: channel and language, or the topic."""
+    """A drop's segment as the event gives it: channel and language, the topic or the theme."""
     return {signals_store.DIMENSIONS[d][0]: row[signals_store.DIMENSIONS[d][0]] for d in dims}
 
 
 def detect_csat_drops(db: Database, rule: DropRule, now: datetime | None = None) -> int:
     """Emit ``signal.csat_drop`` for each segment whose inferred CSAT fell; return how many.
 
-    Segments are channel x language and, separately, topic (:data:`SEGMENTATIONS`),
-    each tested with the same windows and thresholds. Each alert is claimed in
-    ``signal_alerts`` in the same transaction as its event, so a segment alerts at most
-    once per day however often the check runs.
+    Segments are channel x language and, separately, topic and theme
+    (:data:`SEGMENTATIONS`), each tested with the same windows and thresholds. Each alert
+    is claimed in ``signal_alerts`` in the same transaction as its event, so a segment
+    alerts at most once per day however often the check runs.
     """
     now = now or datetime.now(UTC)
     window_start = now - timedelta(hours=rule.window_h)
@@ -175,6 +176,7 @@ def detect_csat_drops(db: Database, rule: DropRule, now: datetime | None = None)
     for tenant_id in sorted(per_tenant):
         with db.transaction() as conn:
             labels = {t["id"]: t["name"] for t in topics_store.list_topics(conn, tenant_id)}
+            theme_names = {t["id"]: t["name"] for t in themes_store.list_themes(conn, tenant_id)}
             events = []
             for row in per_tenant[tenant_id]:
                 segment = row["segment"]
@@ -183,6 +185,9 @@ def detect_csat_drops(db: Database, rule: DropRule, now: datetime | None = None)
                     continue
                 if "topic_id" in segment:
                     segment = {**segment, "label": labels.get(segment["topic_id"])}
+                elif "theme_id" in segment:
+                    # The analyst's name when set, else the automatic one (as the API shows).
+                    segment = {**segment, "label": theme_names.get(segment["theme_id"])}
                 recent = float(row["recent_sum"]) / row["recent_n"]
                 base = float(row["base_sum"]) / row["base_n"]
                 events.append(

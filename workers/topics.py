@@ -62,6 +62,7 @@ def config_from(settings: Settings) -> topic_model.TopicConfig:
         max_outlier_share=settings.topics_max_outlier_share,
         max_topics=settings.topics_max_topics,
         match_threshold=settings.topics_match_threshold,
+        align=settings.topics_align,
     )
 
 

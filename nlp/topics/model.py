@@ -6,11 +6,13 @@ embeddings the analysis already stored, and this module
 - segments each text for keywords (underthesea joins Vietnamese multi-syllable
   words with ``_``, so "nhân_viên" is one word, not two syllables), dropping
   Vietnamese and English stop words, punctuation and numbers;
-- centres the embeddings per language: multilingual-e5-small places a
-  Vietnamese and an English text on the same subject further apart than two
-  Vietnamese texts on different subjects; subtracting each language's mean
-  vector removes most of that language signal (Libovický et al., 2020), so
-  "giao hàng chậm" and "late delivery" land in one topic;
+- aligns the embeddings across languages and spellings: multilingual-e5-small
+  places a Vietnamese and an English text on the same subject further apart than
+  two Vietnamese texts on different subjects; subtracting each language's mean
+  vector removes most of that language signal (Libovický et al., 2020), and UMAP's
+  neighbour graph is balanced across the groups (or, with ``align="procrustes"``,
+  each group is rotated onto the largest by orthogonal Procrustes on mutual nearest
+  neighbours), so "giao hàng chậm" and "late delivery" land in one topic;
 - fits BERTopic (seeded UMAP, HDBSCAN, c-TF-IDF keywords) on those
   embeddings, never re-embedding;
 - moves the outliers closest to a topic into it until at most
@@ -72,8 +74,12 @@ class TopicConfig:
     align: str = "graph"
     """How spellings are aligned before clustering (see :func:`fit_topics`): "graph" (the
     default) centres each spelling group and gives UMAP a neighbour graph balanced across
-    the groups; "mean" only subtracts each group's mean (the earlier method, kept to
-    measure against)."""
+    the groups; "procrustes" centres each group, rotates it onto the largest one
+    (:func:`procrustes_transforms`), runs UMAP on the exact nearest neighbours of the
+    aligned embeddings and lets a left-over outlier join its nearest topic when it is as
+    close as that topic's members (more subjects joined across languages, a lower ARI
+    with per-item embeddings: eval/TOPICS.md); "mean" only centres (the oldest method,
+    kept to measure against)."""
     fit_sample: int = 10_000
     """UMAP and HDBSCAN run on a seeded sample of at most this many documents; the rest
     join the nearest topic centroid, so a 100k-item refit costs about what a 10k one does."""
@@ -275,7 +281,8 @@ class TopicFit:
     outlier_share_before: float
     outlier_share: float
     language_means: dict[str, Vectors] = field(default_factory=dict)
-    """The per-language mean embeddings that were subtracted (see :func:`center`)."""
+    """The per-group mean embeddings that were subtracted and, keyed ``transform:<group>``,
+    the rotations applied after (see :func:`center`); new items need both."""
     params: dict[str, Any] = field(default_factory=dict)
     topic_languages: list[str] = field(default_factory=list)
     """Per topic: "vi" or "en", the language of most of its items (its label's first half)."""
@@ -328,6 +335,8 @@ def centroids_of(
     return centroids, own
 
 
+ALIGNMENTS = ("graph", "procrustes", "mean")
+"""The values of :attr:`TopicConfig.align`."""
 MIN_LANGUAGE_DOCS = 5
 PLAIN = ":plain"
 """Suffix of the spelling group of Vietnamese typed without diacritics ("vi:plain")."""
@@ -363,30 +372,88 @@ def language_means(embeddings: Vectors, groups: Sequence[str]) -> dict[str, Vect
     return means
 
 
-def _mean_for(group: str, means: Mapping[str, Vectors]) -> Vectors | None:
-    """A group's own mean, else its language's (``vi`` for ``vi:plain``), else the overall."""
+def _key_for(group: str, means: Mapping[str, Vectors]) -> str | None:
+    """The group whose mean a document uses: its own, else its language's (``vi`` for
+    ``vi:plain``), else the overall ``""``; None without means."""
     for key in (group, _base_group(group), ""):
         if key in means:
-            return means[key]
+            return key
     return None
+
+
+TRANSFORM = "transform:"
+"""Prefix of a group's rotation (:func:`procrustes_transforms`) among the stored means."""
+MIN_TRANSFORM_DOCS = 50
+"""Fewest documents of a group for its rotation to be fitted (see below)."""
+
+
+def procrustes_transforms(
+    embeddings: Vectors, groups: Sequence[str], means: Mapping[str, Vectors], rounds: int = 3
+) -> dict[str, Vectors]:
+    """Per group with enough documents, an orthogonal rotation of its centred embeddings
+    onto those of the largest group (orthogonal Procrustes on mutual nearest neighbours).
+
+    Centring removes where a language sits, not how it is turned: a subject's English
+    items are still nearer other English items. There are no translated pairs among a
+    tenant's texts, so the pairs are found as in unsupervised word-vector alignment
+    (Conneau et al., 2018): documents of the two groups that are each other's nearest
+    neighbour; the rotation that best maps one onto the other (``U V^T`` of the SVD of
+    their cross-product) is fitted, and the pairs are found again in the rotated space,
+    ``rounds`` times. A rotation keeps every distance within a group, so it cannot merge
+    two subjects of one language; it only turns the group towards the others. Keyed
+    ``transform:<group>``; the largest group gets none (it is the reference).
+    """
+    x = center(embeddings, groups, {k: v for k, v in means.items() if TRANSFORM not in k})
+    codes = np.asarray(groups, dtype=object)
+    sizes = {g: int((codes == g).sum()) for g in set(groups) if g in means}
+    if len(sizes) < 2:
+        return {}
+    reference = max(sizes, key=lambda g: (sizes[g], g))
+    target = x[codes == reference]
+    out: dict[str, Vectors] = {}
+    for group in sorted(sizes):
+        if group == reference or sizes[group] < MIN_TRANSFORM_DOCS:
+            continue
+        source = x[codes == group]
+        rotation = np.eye(x.shape[1], dtype=np.float32)
+        for _ in range(rounds):
+            sims = _unit(source @ rotation) @ target.T
+            nearest = sims.argmax(axis=1)
+            mutual = np.flatnonzero(sims.argmax(axis=0)[nearest] == np.arange(len(source)))
+            if len(mutual) < MIN_LANGUAGE_DOCS:
+                break
+            cross = source[mutual].T @ target[nearest[mutual]]
+            # A few hundred pairs span only part of the 384 dimensions; the SVD would turn
+            # the rest arbitrarily. A little identity added leaves those where they are.
+            cross += 0.01 * np.linalg.norm(cross, 2) * np.eye(len(cross), dtype=cross.dtype)
+            u, _, vt = np.linalg.svd(cross)
+            rotation = (u @ vt).astype(np.float32)
+        out[TRANSFORM + group] = rotation
+    return out
 
 
 def center(
     embeddings: Vectors, groups: Sequence[str] | None, means: Mapping[str, Vectors]
 ) -> Vectors:
-    """Subtract each document's group mean (see :func:`spelling_group`), then renormalise.
+    """Subtract each document's group mean (see :func:`spelling_group`), apply the group's
+    rotation where the fit stored one (:func:`procrustes_transforms`), renormalise.
 
     A group without its own mean (too few documents) uses its language's, then the
-    overall mean; with no means at all the embeddings are only normalised.
+    overall mean, and that group's rotation; with no means at all the embeddings are only
+    normalised. The same function aligns the fit's documents and every new one.
     """
     embeddings = _unit(embeddings)
     if not means:
         return embeddings
     out = embeddings.copy()
-    for row, group in enumerate(groups or [""] * len(embeddings)):
-        mean = _mean_for(group, means)
-        if mean is not None:
-            out[row] -= mean
+    keys = [_key_for(g, means) for g in (groups or [""] * len(embeddings))]
+    for key in set(keys):
+        if key is None:
+            continue
+        rows = np.flatnonzero(np.asarray([k == key for k in keys]))
+        shifted = out[rows] - means[key]
+        transform = means.get(TRANSFORM + key)
+        out[rows] = shifted if transform is None else shifted @ transform
     return _unit(out)
 
 
@@ -460,6 +527,25 @@ def reduce_outliers(
     return labels
 
 
+def join_close_outliers(
+    embeddings: Vectors,
+    labels: npt.NDArray[np.int64],
+    centroids: Vectors,
+    min_similarity: npt.NDArray[np.float32],
+) -> npt.NDArray[np.int64]:
+    """Move each outlier into its nearest topic when it is at least as close as that
+    topic's ``min_similarity`` (the bar :func:`assign` sets for a new item)."""
+    labels = labels.copy()
+    outliers = np.flatnonzero(labels == OUTLIER)
+    if not len(outliers) or centroids.shape[0] == 0:
+        return labels
+    sims = _unit(embeddings[outliers]) @ centroids.T
+    best = sims.argmax(axis=1)
+    close = sims[np.arange(len(outliers)), best] >= min_similarity[best]
+    labels[outliers[close]] = best[close]
+    return labels
+
+
 def fit_sample(n_docs: int, size: int, seed: int) -> npt.NDArray[np.int64]:
     """The documents a fit clusters: all of them up to ``size``, else a seeded sample, sorted."""
     if n_docs <= size:
@@ -479,13 +565,16 @@ def fit_topics(
     """Fit BERTopic on ``texts`` and their stored embeddings; every document gets a topic or -1.
 
     ``groups`` (one spelling group per document, see :func:`spelling_group`; by default
-    derived from ``languages`` and the texts) turns on per-group centring, and with
-    ``config.align == "graph"`` UMAP runs on a neighbour graph balanced across the
-    groups (:func:`balanced_neighbours`). Only a seeded sample of at most
+    derived from ``languages`` and the texts) turns on per-group centring; with
+    ``config.align == "procrustes"`` each group is also rotated onto the largest
+    (:func:`procrustes_transforms`, stored in ``language_means``) and UMAP runs on the
+    exact nearest neighbours; with "graph" on a neighbour graph balanced across the
+    groups instead (:func:`balanced_neighbours`). Only a seeded sample of at most
     ``config.fit_sample`` documents is segmented and clustered; every other document
     joins its nearest topic centroid (or -1 when it is farther than the topic's
     members, see ``assign_quantile``), and then the outliers nearest a topic are moved
-    into it until at most ``max_outlier_share`` of all documents stay in -1.
+    into it until at most ``max_outlier_share`` of all documents stay in -1 (with
+    "procrustes", any outlier as close as a topic's members then joins it too).
     Deterministic for a seed: UMAP is seeded (which also makes it single-threaded),
     the sample is seeded, and HDBSCAN is deterministic given its input.
     """
@@ -500,13 +589,18 @@ def fit_topics(
         raise ValueError("texts and embeddings differ in length")
     if n < 10:
         raise ValueError("at least 10 documents are needed to fit topics")
-    if config.align not in ("graph", "mean"):
-        raise ValueError(f"unknown alignment {config.align!r}: use 'graph' or 'mean'")
+    if config.align not in ALIGNMENTS:
+        raise ValueError(f"unknown alignment {config.align!r}: use one of {ALIGNMENTS}")
     if groups is None and languages is not None:
         groups = [spelling_group(lang, t) for lang, t in zip(languages, texts, strict=True)]
     means = language_means(embeddings, groups) if groups is not None else {}
-    embeddings = center(embeddings, groups, means)
     sample = fit_sample(n, config.fit_sample, config.seed)
+    if config.align == "procrustes" and groups is not None:
+        say("align")
+        # Fitted on the fit's sample: the pair search is quadratic in the group sizes.
+        picked = sample.tolist()
+        means.update(procrustes_transforms(embeddings[sample], [groups[i] for i in picked], means))
+    embeddings = center(embeddings, groups, means)
     m = len(sample)
     sampled = embeddings[sample]
     min_cluster = config.min_cluster_size or auto_min_cluster_size(m)
@@ -524,9 +618,13 @@ def fit_topics(
     # A small corpus cannot lend 30 neighbours per document without every topic
     # touching every other: UMAP then draws one blob.
     neighbours = min(config.n_neighbors, max(15, m // 20), m - 1)
-    if config.align == "graph" and groups is not None:
+    if config.align in ("graph", "procrustes") and groups is not None:
         say("neighbours")
-        sample_groups = [groups[i] for i in sample.tolist()]
+        # Aligned, the groups need no balancing: one group gives the plain exact
+        # neighbours, which a blocked product finds faster than UMAP's approximate search
+        # (numba-compiled on first use, minutes on a busy 2-core machine at 10k items).
+        balanced = config.align == "graph"
+        sample_groups = [groups[i] if balanced else "" for i in sample.tolist()]
         knn = balanced_neighbours(sampled, sample_groups, neighbours)
         neighbours = knn[0].shape[1]
         umap_options["precomputed_knn"] = (knn[0], knn[1], None)
@@ -593,6 +691,10 @@ def fit_topics(
         labels[rest] = assigned
     say("reduce outliers")
     labels = reduce_outliers(embeddings, labels, centroids, config.max_outlier_share)
+    if config.align == "procrustes":
+        # HDBSCAN leaves items between two dense cores out even when they sit as close to
+        # a centroid as the topic's own members; new items in that spot would join it.
+        labels = join_close_outliers(embeddings, labels, centroids, min_sim)
     if n_topics and not np.array_equal(labels[sample], raw):
         say("keywords")
         model.update_topics(

@@ -270,3 +270,46 @@ def test_a_topic_whose_csat_drops_raises_its_own_event(
     assert data["segment"] == {"topic_id": 0, "label": "topic 0"}
     assert data["recent"]["n"] == 35 and data["baseline"]["n"] == 40
     assert data["drop_pct_points"] > 80 and data["z"] < -2.58
+
+
+def test_a_theme_whose_csat_drops_raises_its_own_event(
+    client: httpx.Client, db: Database, tenant: TenantKey
+) -> None:
+    from store import themes as themes_store
+
+    now = datetime(2026, 8, 12, 12, tzinfo=UTC)
+    channels = ("review", "email", "social", "survey")
+
+    def batch(kind: str, stars: int, marker: str, count: int, hours: float) -> list[dict[str, Any]]:
+        # Spread over channels and languages, and split over two topics of one theme, so
+        # neither a channel x language segment nor a topic has enough items: only the theme.
+        return [
+            {
+                "text": f"{kind} stars={stars} {marker}{n} {marker}{' vi' if n % 2 else ''}",
+                "channel": channels[n % 4],
+                "occurred_at": (now - timedelta(hours=hours + n % 20)).isoformat(),
+            }
+            for n in range(count)
+        ]
+
+    items = batch("pos", 5, "abase", 20, 60) + batch("neg", 1, "alate", 18, 1)
+    items += batch("pos", 5, "bbase", 20, 60) + batch("neg", 1, "blate", 17, 1)
+    items += batch("pos", 5, "nbase", 40, 60) + batch("neg", 1, "nlate", 35, 1)
+    _analyse(client, db, tenant, items)
+    first = _ids(client, tenant, "abase") + _ids(client, tenant, "alate")
+    second = _ids(client, tenant, "bbase") + _ids(client, tenant, "blate")
+    noisy = _ids(client, tenant, "nbase") + _ids(client, tenant, "nlate")
+    # Theme 4 holds topics 0 and 1; theme 5 only topic 2, marked noise: no alert for it.
+    _place(db, tenant, {0: first, 1: second, 2: noisy}, noise=(2,), themes={4: [0, 1], 5: [2]})
+    with db.transaction() as conn:
+        assert themes_store.rename_theme(conn, tenant.id, 4, "Giao hàng")
+    rule = DropRule(min_n=30)
+    assert detect_csat_drops(db, rule, now) == 1
+    assert detect_csat_drops(db, rule, now + timedelta(hours=1)) == 0  # once per day
+    (event,) = client.get(
+        "/v1/events", params={"type": "signal.csat_drop"}, headers=tenant.headers
+    ).json()["events"]
+    data = event["data"]
+    assert data["segment"] == {"theme_id": 4, "label": "Giao hàng"}
+    assert data["recent"]["n"] == 35 and data["baseline"]["n"] == 40
+    assert data["drop_pct_points"] > 80 and data["z"] < -2.58

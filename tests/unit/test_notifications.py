@@ -121,6 +121,15 @@ def test_a_topic_csat_drop_names_the_topic_and_links_to_it(language: Any) -> Non
     assert slack_problems(slack_message([alert], language, "ops")) == []
 
 
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_a_theme_csat_drop_names_the_theme_and_links_to_it(language: Any) -> None:
+    data = {**EVENTS[2][1], "segment": {"theme_id": 3, "label": "Giao hàng"}}
+    alert = alert_for("signal.csat_drop", data, language, LOOKUPS, "https://x.vn")
+    assert "Giao hàng" in alert.title and "None" not in alert.title
+    assert alert.link == "https://x.vn/dashboard/themes/3"
+    assert slack_problems(slack_message([alert], language, "ops")) == []
+
+
 def test_slack_text_is_escaped_and_long_texts_are_cut() -> None:
     alert = alert_for(*EVENTS[0], "en", LOOKUPS, "")
     section = slack_message([alert], "en", "ops")["blocks"][1]["text"]["text"]

