@@ -235,26 +235,28 @@ def test_series_by_topic_and_by_theme_resolve_merges(
     assert bad.status_code == 422 and bad.json()["error"]["code"] == "validation_error"
 
 
+def _spread(
+    now: datetime, kind: str, stars: int, marker: str, count: int, hours: float
+) -> list[dict[str, Any]]:
+    """Items spread over channels and languages, so that no channel x language segment has
+    enough of them to be tested."""
+    channels = ("review", "email", "social", "survey")
+    return [
+        {
+            "text": f"{kind} stars={stars} {marker}{n} {marker}{' vi' if n % 2 else ''}",
+            "channel": channels[n % 4],
+            "occurred_at": (now - timedelta(hours=hours + n % 20)).isoformat(),
+        }
+        for n in range(count)
+    ]
+
+
 def test_a_topic_whose_csat_drops_raises_its_own_event(
     client: httpx.Client, db: Database, tenant: TenantKey
 ) -> None:
     now = datetime(2026, 7, 15, 12, tzinfo=UTC)
-    channels = ("review", "email", "social", "survey")
-
-    def batch(kind: str, stars: int, marker: str, count: int, hours: float) -> list[dict[str, Any]]:
-        # Spread over channels and languages so no channel x language segment has enough
-        # items to be tested: only the topic does.
-        return [
-            {
-                "text": f"{kind} stars={stars} {marker}{n} {marker}{' vi' if n % 2 else ''}",
-                "channel": channels[n % 4],
-                "occurred_at": (now - timedelta(hours=hours + n % 20)).isoformat(),
-            }
-            for n in range(count)
-        ]
-
-    items = batch("pos", 5, "base", 40, 60) + batch("neg", 1, "late", 35, 1)
-    items += batch("pos", 5, "nbase", 40, 60) + batch("neg", 1, "nlate", 35, 1)
+    items = _spread(now, "pos", 5, "base", 40, 60) + _spread(now, "neg", 1, "late", 35, 1)
+    items += _spread(now, "pos", 5, "nbase", 40, 60) + _spread(now, "neg", 1, "nlate", 35, 1)
     _analyse(client, db, tenant, items)
     dropping = _ids(client, tenant, "base") + _ids(client, tenant, "late")
     noisy = _ids(client, tenant, "nbase") + _ids(client, tenant, "nlate")
@@ -278,23 +280,10 @@ def test_a_theme_whose_csat_drops_raises_its_own_event(
     from store import themes as themes_store
 
     now = datetime(2026, 8, 12, 12, tzinfo=UTC)
-    channels = ("review", "email", "social", "survey")
-
-    def batch(kind: str, stars: int, marker: str, count: int, hours: float) -> list[dict[str, Any]]:
-        # Spread over channels and languages, and split over two topics of one theme, so
-        # neither a channel x language segment nor a topic has enough items: only the theme.
-        return [
-            {
-                "text": f"{kind} stars={stars} {marker}{n} {marker}{' vi' if n % 2 else ''}",
-                "channel": channels[n % 4],
-                "occurred_at": (now - timedelta(hours=hours + n % 20)).isoformat(),
-            }
-            for n in range(count)
-        ]
-
-    items = batch("pos", 5, "abase", 20, 60) + batch("neg", 1, "alate", 18, 1)
-    items += batch("pos", 5, "bbase", 20, 60) + batch("neg", 1, "blate", 17, 1)
-    items += batch("pos", 5, "nbase", 40, 60) + batch("neg", 1, "nlate", 35, 1)
+    # Split over two topics of one theme, so that no topic has enough items: only the theme.
+    items = _spread(now, "pos", 5, "abase", 20, 60) + _spread(now, "neg", 1, "alate", 18, 1)
+    items += _spread(now, "pos", 5, "bbase", 20, 60) + _spread(now, "neg", 1, "blate", 17, 1)
+    items += _spread(now, "pos", 5, "nbase", 40, 60) + _spread(now, "neg", 1, "nlate", 35, 1)
     _analyse(client, db, tenant, items)
     first = _ids(client, tenant, "abase") + _ids(client, tenant, "alate")
     second = _ids(client, tenant, "bbase") + _ids(client, tenant, "blate")
