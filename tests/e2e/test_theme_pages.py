@@ -9,40 +9,33 @@ each on the theme's page, and renames the theme. Screenshots go to test-artifact
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import numpy as np
 import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.webdriver.support import expected_conditions as ec
-from selenium.webdriver.support.ui import Select, WebDriverWait
+from selenium.webdriver.support.ui import Select
 
 from langnghe.config import Settings
 from store.db import Database
 from tests.conftest import TenantKey
-from tests.e2e.browser import browser, shot, submit
+from tests.e2e.browser import browser, shot, submit, wait_for
 from tests.helpers import running_api
-from tests.topic_fixture import GROUPS, corpus, fixture_embeddings, group_names, store_analysed
+from tests.topic_fixture import (
+    GROUPS,
+    group_names,
+    store_over_eight_weeks,
+)
 from workers.topics import refit_tenant
 
 pytestmark = pytest.mark.e2e
 __all__ = ["browser"]  # the fixture, imported for pytest
 
 
-def _wait(driver: WebDriver, css: str, timeout: float = 90) -> None:
-    WebDriverWait(driver, timeout).until(ec.presence_of_element_located((By.CSS_SELECTOR, css)))
-
-
 def test_an_analyst_drills_a_theme_moves_a_topic_and_renames_the_theme(
     database_url: str, db: Database, tenant: TenantKey, tmp_path: Path, browser: WebDriver
 ) -> None:
-    texts, _ = corpus()
-    rng = np.random.default_rng(13)
-    now = datetime.now(UTC)
-    when = [now - timedelta(days=float(rng.uniform(0, 56))) for _ in texts]
-    ids = store_analysed(db, tenant.id, texts, fixture_embeddings(), group_names(), when)
+    ids = store_over_eight_weeks(db, tenant.id, 13)
     settings = Settings(
         database_url=database_url, data_dir=tmp_path, topics_min_docs=20, topics_theme_distance=0.01
     )
@@ -70,7 +63,7 @@ def test_an_analyst_drills_a_theme_moves_a_topic_and_renames_the_theme(
         browser.get(f"{url}/dashboard/themes")
         browser.find_element(By.ID, "api_key").send_keys(tenant.key)
         submit(browser, By.CSS_SELECTOR, "button[type=submit]")
-        _wait(browser, "#theme-table")
+        wait_for(browser, "#theme-table")
         rows_shown = browser.find_elements(By.CSS_SELECTOR, "#theme-table tbody tr")
         assert len(rows_shown) == len(GROUPS)
         assert len(browser.find_elements(By.CSS_SELECTOR, "#theme-table svg.spark")) == len(GROUPS)
@@ -78,7 +71,7 @@ def test_an_analyst_drills_a_theme_moves_a_topic_and_renames_the_theme(
 
         # The refund topic's page: move it into the delivery theme.
         browser.get(f"{url}/dashboard/topics/{topic['refund']}")
-        _wait(browser, "#topic-title")
+        wait_for(browser, "#topic-title")
         Select(browser.find_element(By.NAME, "theme")).select_by_value(str(delivery_theme))
         submit(browser, By.CSS_SELECTOR, "button[value=move]")
         link = browser.find_element(By.ID, "topic-theme")
@@ -86,7 +79,7 @@ def test_an_analyst_drills_a_theme_moves_a_topic_and_renames_the_theme(
 
         # Theme -> its topics and quotes from each of them.
         submit(browser, By.ID, "topic-theme")
-        _wait(browser, "#theme-trend .main-svg")  # plotly drew the weekly chart
+        wait_for(browser, "#theme-trend .main-svg")  # plotly drew the weekly chart
         members = browser.find_elements(By.CSS_SELECTOR, "#theme-topic-table a.topic-link")
         assert len(members) == 2
         assert "moved here" in browser.find_element(By.ID, "theme-topic-table").text
@@ -105,18 +98,18 @@ def test_an_analyst_drills_a_theme_moves_a_topic_and_renames_the_theme(
 
         # Theme -> topic -> quotes: the delivery topic's page lists its feedback.
         submit(browser, By.CSS_SELECTOR, f"#theme-topic-table a[href$='/{topic['delivery']}']")
-        _wait(browser, "#quotes .quote")
+        wait_for(browser, "#quotes .quote")
         assert len(browser.find_elements(By.CSS_SELECTOR, "#quotes .quote")) >= 5
         assert "Giao hàng và hoàn tiền" in browser.find_element(By.ID, "topic-theme").text
 
         browser.get(f"{url}/dashboard/themes")
-        _wait(browser, "#theme-table")
+        wait_for(browser, "#theme-table")
         shown = browser.find_elements(By.CSS_SELECTOR, "#theme-table tbody tr")
         assert len(shown) == len(GROUPS) - 1  # the refund theme was left empty
         assert "Giao hàng và hoàn tiền" in browser.find_element(By.ID, "theme-table").text
 
         # The signals page splits CSAT by theme, each by its name.
         browser.get(f"{url}/dashboard/signals?period=week&by=theme")
-        _wait(browser, "#signals")
+        wait_for(browser, "#signals")
         assert "Giao hàng và hoàn tiền" in browser.find_element(By.ID, "signals").text
         shot(browser, "signals-by-theme")
