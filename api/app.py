@@ -92,6 +92,16 @@ def complete_openapi(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
+def app_from_environment() -> FastAPI:
+    """:func:`create_app` over settings read from the environment: what each process of
+    ``langnghe api --workers N`` builds (uvicorn imports it as a factory in every worker)."""
+    from langnghe.logs import configure_logging
+
+    settings = Settings()
+    configure_logging(settings.log_level)
+    return create_app(settings)
+
+
 def create_app(settings: Settings) -> FastAPI:
     """Build the API for these settings; the database pool opens at startup."""
     if not settings.database_url:

@@ -318,8 +318,14 @@ def api(
     host: Annotated[str | None, typer.Option(help="Bind address.")] = None,
     port: Annotated[int | None, typer.Option(help="Port.")] = None,
     database_url: DatabaseOpt = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, max=64, help="API processes; default LANGNGHE_API_WORKERS (1)."),
+    ] = None,
 ) -> None:
     """Run the HTTP API (uvicorn)."""
+    import secrets
+
     import uvicorn
 
     from api.app import create_app
@@ -329,10 +335,28 @@ def api(
     if not settings.database_url:
         typer.echo("set LANGNGHE_DATABASE_URL or --database-url (or use `langnghe up`)", err=True)
         raise typer.Exit(2)
+    processes = workers or settings.api_workers
+    bind_host, bind_port = host or settings.api_host, port or settings.api_port
+    if processes == 1:
+        uvicorn.run(
+            create_app(settings),
+            host=bind_host,
+            port=bind_port,
+            log_config=None,
+            timeout_graceful_shutdown=10,
+        )
+        return
+    # Each worker process builds its app from the environment: give them the database this
+    # command found, and one dashboard secret (with a secret per process, a session cookie
+    # signed by one would be refused by the others).
+    os.environ["LANGNGHE_DATABASE_URL"] = settings.database_url
+    os.environ["LANGNGHE_DASHBOARD_SECRET"] = settings.dashboard_secret or secrets.token_urlsafe(32)
     uvicorn.run(
-        create_app(settings),
-        host=host or settings.api_host,
-        port=port or settings.api_port,
+        "api.app:app_from_environment",
+        factory=True,
+        workers=processes,
+        host=bind_host,
+        port=bind_port,
         log_config=None,
         timeout_graceful_shutdown=10,
     )

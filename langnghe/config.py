@@ -40,6 +40,13 @@ class Settings(BaseSettings):
     )
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    api_workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="API processes (uvicorn workers) sharing the port: one parses and "
+        "validates on one core, so batched ingest at full speed wants one per core.",
+    )
     db_pool_min: int = 1
     db_pool_max: int = 10
 
