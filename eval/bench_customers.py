@@ -2,6 +2,7 @@
 
     python -m eval.bench_customers [--interactions 200000] [--customers 100000]
                                    [--batch 1000] [--clients 4] [--rounds 5] [--reads 500]
+                                   [--api-workers 1]
 
 1. Ingest. Baseline, measured in the same run: the same number of interaction rows
    COPYed straight into ``interactions`` (no HTTP, no validation, no idempotency check,
@@ -143,6 +144,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="COPY/POST alternations")
     parser.add_argument("--reads", type=int, default=500)
     parser.add_argument("--port", type=int, default=0, help="the API's port (0: a free one)")
+    parser.add_argument("--api-workers", type=int, default=1, help="API processes")
     args = parser.parse_args()
 
     with _database() as database_url:
@@ -160,7 +162,7 @@ def main() -> None:
             json.dumps({"items": rows[i : i + args.batch]}).encode()
             for i in range(0, len(rows), args.batch)
         ]
-        with _api(database_url, args.port or _free_port()) as url:
+        with _api(database_url, args.port or _free_port(), args.api_workers) as url:
             clients = [
                 httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=120)
                 for _ in range(args.clients)

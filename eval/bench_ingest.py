@@ -46,10 +46,11 @@ def _database() -> Iterator[str]:
 
 
 @contextmanager
-def _api(database_url: str, port: int) -> Iterator[str]:
+def _api(database_url: str, port: int, workers: int = 1) -> Iterator[str]:
     env = {**os.environ, "LANGNGHE_DATABASE_URL": database_url, "LANGNGHE_LOG_LEVEL": "WARNING"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "langnghe", "api", "--port", str(port)], env=env
+        [sys.executable, "-m", "langnghe", "api", "--port", str(port), "--workers", str(workers)],
+        env=env,
     )
     url = f"http://127.0.0.1:{port}"
     try:
