@@ -8,6 +8,7 @@ refreshes them. ``rescore_all`` runs on the beat because silence grows with time
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -277,8 +278,14 @@ def update_profiles(
     return events
 
 
-def refresh_dirty(db: Database, limit: int = 1000, now: datetime | None = None) -> int:
-    """Refresh and rescore profiles that new interactions marked dirty; return how many."""
+def refresh_dirty(
+    db: Database, limit: int = 1000, now: datetime | None = None, until: float | None = None
+) -> int:
+    """Refresh and rescore profiles that new interactions marked dirty; return how many.
+
+    ``until`` (a ``time.monotonic()`` instant): stop after the batch that passes it, leaving
+    the rest marked dirty for the next call.
+    """
     done = 0
     while True:
         with db.transaction() as conn:
@@ -289,18 +296,33 @@ def refresh_dirty(db: Database, limit: int = 1000, now: datetime | None = None) 
             for tenant_id in sorted(events):
                 events_store.append_events(conn, tenant_id, events[tenant_id])
         done += len(batch)
-        if len(batch) < limit:
+        if len(batch) < limit or (until is not None and time.monotonic() >= until):
             return done
 
 
-def rescore_all(db: Database, page: int = 500, now: datetime | None = None) -> int:
-    """Rescore every profile of every tenant (silence grows with time); return how many."""
+RescoreCursor = tuple[UUID, str | None]
+"""Where a rescoring pass stands: the tenant, and the last customer ref done (None: none)."""
+
+
+def rescore_slice(
+    db: Database,
+    start: RescoreCursor | None = None,
+    page: int = 500,
+    now: datetime | None = None,
+    until: float | None = None,
+) -> tuple[int, RescoreCursor | None]:
+    """Rescore profiles from ``start`` (default: the first tenant's first customer) in pages
+    of ``page``, tenant by tenant, until all are done or a page ends after the
+    ``time.monotonic()`` instant ``until``; return how many, and the cursor to go on from
+    (None: all done; a cursor at a tenant's last customer moves on to the next tenant)."""
     now = now or datetime.now(UTC)
     with db.transaction() as conn:
         tenants = customers_store.tenants_with_customers(conn)
+    if start is not None:
+        tenants = [t for t in tenants if t >= start[0]]
     total = 0
     for tenant_id in tenants:
-        after: str | None = None
+        after = start[1] if start is not None and tenant_id == start[0] else None
         while True:
             with db.transaction() as conn:
                 refs = customers_store.scorable_refs(conn, tenant_id, after, page)
@@ -309,7 +331,16 @@ def rescore_all(db: Database, page: int = 500, now: datetime | None = None) -> i
                 events_store.append_events(conn, tenant_id, rescore(conn, tenant_id, refs, now))
             total += len(refs)
             after = refs[-1]
-    return total
+            # Checked after a page, so that every slice makes progress.
+            if until is not None and time.monotonic() >= until:
+                return total, (tenant_id, after)
+    return total, None
+
+
+def rescore_all(db: Database, page: int = 500, now: datetime | None = None) -> int:
+    """Rescore every profile of every tenant (silence grows with time); return how many."""
+    done, _ = rescore_slice(db, None, page, now)
+    return done
 
 
 def train_churn(
@@ -350,17 +381,33 @@ def train_churn(
     return report
 
 
+# One task holds a worker process for at most this long: a tenant that just sent a
+# million interactions, or has a million profiles to rescore, then takes turns with every
+# tenant's analysis (the rest of the work goes to the back of the queue as a new task)
+# instead of holding both processes of a 2-core worker for minutes.
+TASK_SLICE_S = 5.0
+
+
 @shared_task(name=CUSTOMERS_REFRESH_TASK, acks_late=True)
 def refresh_task() -> int:
-    """Refresh the profiles new interactions marked dirty."""
+    """Refresh the profiles new interactions marked dirty, for one slice of time."""
     from workers.runtime import get_runtime
 
-    return refresh_dirty(get_runtime().db)
+    until = time.monotonic() + TASK_SLICE_S
+    done = refresh_dirty(get_runtime().db, until=until)
+    if time.monotonic() >= until:  # stopped by the clock: more may be dirty
+        refresh_task.delay()
+    return done
 
 
 @shared_task(name=CUSTOMERS_RESCORE_TASK, acks_late=True)
-def rescore_task() -> int:
-    """Rescore every customer: silence grows with time, without any new row."""
+def rescore_task(tenant_id: str | None = None, after: str | None = None) -> int:
+    """Rescore every customer (silence grows with time, without any new row), one slice of
+    time per task, from the cursor a previous slice left."""
     from workers.runtime import get_runtime
 
-    return rescore_all(get_runtime().db)
+    start = (UUID(tenant_id), after) if tenant_id else None
+    done, cursor = rescore_slice(get_runtime().db, start, until=time.monotonic() + TASK_SLICE_S)
+    if cursor is not None:
+        rescore_task.delay(str(cursor[0]), cursor[1])
+    return done
