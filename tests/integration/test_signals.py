@@ -251,6 +251,23 @@ def _spread(
     ]
 
 
+def _the_one_drop(
+    client: httpx.Client, db: Database, tenant: TenantKey, now: datetime
+) -> dict[str, Any]:
+    """Detect drops twice an hour apart; the one event's data (35 recent at 1 star against
+    40 earlier at 5: a drop that must fire once a day)."""
+    rule = DropRule(min_n=30)
+    assert detect_csat_drops(db, rule, now) == 1
+    assert detect_csat_drops(db, rule, now + timedelta(hours=1)) == 0  # once per day
+    (event,) = client.get(
+        "/v1/events", params={"type": "signal.csat_drop"}, headers=tenant.headers
+    ).json()["events"]
+    data: dict[str, Any] = event["data"]
+    assert data["recent"]["n"] == 35 and data["baseline"]["n"] == 40
+    assert data["drop_pct_points"] > 80 and data["z"] < -2.58
+    return data
+
+
 def test_a_topic_whose_csat_drops_raises_its_own_event(
     client: httpx.Client, db: Database, tenant: TenantKey
 ) -> None:
@@ -262,16 +279,8 @@ def test_a_topic_whose_csat_drops_raises_its_own_event(
     noisy = _ids(client, tenant, "nbase") + _ids(client, tenant, "nlate")
     # Topic 1 drops the same way but is marked noise: no alert for it.
     _place(db, tenant, {0: dropping, 1: noisy}, noise=(1,))
-    rule = DropRule(min_n=30)
-    assert detect_csat_drops(db, rule, now) == 1
-    assert detect_csat_drops(db, rule, now + timedelta(hours=1)) == 0  # once per day
-    (event,) = client.get(
-        "/v1/events", params={"type": "signal.csat_drop"}, headers=tenant.headers
-    ).json()["events"]
-    data = event["data"]
+    data = _the_one_drop(client, db, tenant, now)
     assert data["segment"] == {"topic_id": 0, "label": "topic 0"}
-    assert data["recent"]["n"] == 35 and data["baseline"]["n"] == 40
-    assert data["drop_pct_points"] > 80 and data["z"] < -2.58
 
 
 def test_a_theme_whose_csat_drops_raises_its_own_event(
@@ -292,13 +301,5 @@ def test_a_theme_whose_csat_drops_raises_its_own_event(
     _place(db, tenant, {0: first, 1: second, 2: noisy}, noise=(2,), themes={4: [0, 1], 5: [2]})
     with db.transaction() as conn:
         assert themes_store.rename_theme(conn, tenant.id, 4, "Giao hàng")
-    rule = DropRule(min_n=30)
-    assert detect_csat_drops(db, rule, now) == 1
-    assert detect_csat_drops(db, rule, now + timedelta(hours=1)) == 0  # once per day
-    (event,) = client.get(
-        "/v1/events", params={"type": "signal.csat_drop"}, headers=tenant.headers
-    ).json()["events"]
-    data = event["data"]
+    data = _the_one_drop(client, db, tenant, now)
     assert data["segment"] == {"theme_id": 4, "label": "Giao hàng"}
-    assert data["recent"]["n"] == 35 and data["baseline"]["n"] == 40
-    assert data["drop_pct_points"] > 80 and data["z"] < -2.58

@@ -113,20 +113,20 @@ def test_each_event_renders_to_valid_slack_teams_and_email(language: Any) -> Non
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
-def test_a_topic_csat_drop_names_the_topic_and_links_to_it(language: Any) -> None:
-    data = {**EVENTS[2][1], "segment": {"topic_id": 7, "label": "giao hàng trễ"}}
+@pytest.mark.parametrize(
+    ("segment", "page"),
+    [
+        ({"topic_id": 7, "label": "giao hàng trễ"}, "topics/7"),
+        ({"theme_id": 3, "label": "giao hàng trễ"}, "themes/3"),
+    ],
+)
+def test_a_topic_or_theme_csat_drop_names_it_and_links_to_it(
+    language: Any, segment: dict[str, Any], page: str
+) -> None:
+    data = {**EVENTS[2][1], "segment": segment}
     alert = alert_for("signal.csat_drop", data, language, LOOKUPS, "https://x.vn")
     assert "giao hàng trễ" in alert.title and "None" not in alert.title
-    assert alert.link == "https://x.vn/dashboard/topics/7"
-    assert slack_problems(slack_message([alert], language, "ops")) == []
-
-
-@pytest.mark.parametrize("language", LANGUAGES)
-def test_a_theme_csat_drop_names_the_theme_and_links_to_it(language: Any) -> None:
-    data = {**EVENTS[2][1], "segment": {"theme_id": 3, "label": "Giao hàng"}}
-    alert = alert_for("signal.csat_drop", data, language, LOOKUPS, "https://x.vn")
-    assert "Giao hàng" in alert.title and "None" not in alert.title
-    assert alert.link == "https://x.vn/dashboard/themes/3"
+    assert alert.link == f"https://x.vn/dashboard/{page}"
     assert slack_problems(slack_message([alert], language, "ops")) == []
 
 
