@@ -27,6 +27,7 @@ from api.dashboard.pages import form_of as _form
 from api.dashboard.pages import page as _page
 from api.dashboard.session import check_length
 from api.errors import ApiError
+from api.topic_reports import Interval, partial
 from store import complaints as complaints_store
 from store import events as events_store
 from store import signals as signals_store
@@ -57,12 +58,11 @@ NAMED = {"topic": _topic_names, "theme": _theme_names}
 
 
 def _segments(
-    rows: list[dict[str, Any]], by: str, names: dict[int, str], period: str, now: datetime
+    rows: list[dict[str, Any]], by: str, names: dict[int, str], period: Interval, now: datetime
 ) -> list[dict[str, Any]]:
     """The series split into one entry per segment, largest first: its name, total items,
     the points oldest first (for the chart) with the running period marked partial."""
     column = signals_store.DIMENSIONS[by][0] if by in signals_store.DIMENSIONS else by
-    length = timedelta(days=1 if period == "day" else 7)
     grouped: dict[Any, list[dict[str, Any]]] = {}
     for r in rows:
         grouped.setdefault(r.get(column), []).append(r)
@@ -78,7 +78,7 @@ def _segments(
                     "period": r["period_start"].date().isoformat(),
                     "count": figures["n"],
                     "csat_mean": figures["inferred_csat_pct"],
-                    "partial": r["period_start"] + length > now,
+                    "partial": partial(r["period_start"].date(), period, now.date()),
                     **figures,
                 }
             )
@@ -263,7 +263,7 @@ def build_router(auth: DashboardAuth) -> APIRouter:
             request,
             "inbox/signals.html",
             session,
-            segments=_segments(rows, by, names, period, now),
+            segments=_segments(rows, by, names, "day" if period == "day" else "week", now),
             drops=list(reversed(drops))[:20],
             period=period,
             by=by,
