@@ -101,19 +101,13 @@ def category_members(conn: Conn, tenant_id: UUID) -> list[dict[str, Any]]:
     ).fetchall()
 
 
-def correction_stamp(conn: Conn, tenant_id: UUID) -> tuple[int, str]:
-    """How many corrections the tenant has and when the latest was made (a cache key)."""
-    row = conn.execute(
-        "SELECT count(*) AS n, max(created_at) AS at FROM corrections WHERE tenant_id = %s",
-        (tenant_id,),
-    ).fetchone()
-    assert row is not None
-    return int(row["n"]), str(row["at"])
-
-
 def count_corrections(conn: Conn, tenant_id: UUID) -> int:
     """All corrections of the tenant."""
-    return correction_stamp(conn, tenant_id)[0]
+    row = conn.execute(
+        "SELECT count(*) AS n FROM corrections WHERE tenant_id = %s", (tenant_id,)
+    ).fetchone()
+    assert row is not None
+    return int(row["n"])
 
 
 def tenants_due_training(conn: Conn, min_new: int) -> list[UUID]:

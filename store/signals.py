@@ -116,11 +116,12 @@ def segment_windows(
     """
     dims, select_dims = _split(dimensions)
     group = ", ".join(["1", *(str(i + 2) for i in range(len(dims)))])
-    topic_only = (
-        f"AND {TOPIC_ID} >= 0 AND NOT coalesce(root.is_noise, false)" if "topic" in dims else ""
-    )
-    if "theme" in dims:
-        topic_only += f" AND {THEME_ID} >= 0 AND NOT coalesce(root.is_noise, false)"
+    acted_on = [
+        f"AND {column} >= 0 AND NOT coalesce(root.is_noise, false)"
+        for dim, column in (("topic", TOPIC_ID), ("theme", THEME_ID))
+        if dim in dims
+    ]
+    segment_filter = " ".join(acted_on)
     return conn.execute(
         f"""
         SELECT a.tenant_id {select_dims},
@@ -130,7 +131,7 @@ def segment_windows(
                COALESCE(sum({_SATISFIED}) FILTER (WHERE {_AT} < %(ws)s), 0) AS base_sum
         FROM analyses a JOIN feedback f ON f.id = a.feedback_id
         {_joins(dims)}
-        WHERE {_AT} >= %(bs)s AND {_AT} < %(we)s {topic_only}
+        WHERE {_AT} >= %(bs)s AND {_AT} < %(we)s {segment_filter}
         GROUP BY {group}
         HAVING count(*) FILTER (WHERE {_AT} >= %(ws)s) > 0
         """,
