@@ -336,27 +336,20 @@ def api(
         typer.echo("set LANGNGHE_DATABASE_URL or --database-url (or use `langnghe up`)", err=True)
         raise typer.Exit(2)
     processes = workers or settings.api_workers
-    bind_host, bind_port = host or settings.api_host, port or settings.api_port
-    if processes == 1:
-        uvicorn.run(
-            create_app(settings),
-            host=bind_host,
-            port=bind_port,
-            log_config=None,
-            timeout_graceful_shutdown=10,
+    if processes > 1:
+        # Each worker process builds its app from the environment: give them the database
+        # this command found, and one dashboard secret (with a secret per process, a
+        # session cookie signed by one would be refused by the others).
+        os.environ["LANGNGHE_DATABASE_URL"] = settings.database_url
+        os.environ["LANGNGHE_DASHBOARD_SECRET"] = (
+            settings.dashboard_secret or secrets.token_urlsafe(32)
         )
-        return
-    # Each worker process builds its app from the environment: give them the database this
-    # command found, and one dashboard secret (with a secret per process, a session cookie
-    # signed by one would be refused by the others).
-    os.environ["LANGNGHE_DATABASE_URL"] = settings.database_url
-    os.environ["LANGNGHE_DASHBOARD_SECRET"] = settings.dashboard_secret or secrets.token_urlsafe(32)
     uvicorn.run(
-        "api.app:app_from_environment",
-        factory=True,
+        create_app(settings) if processes == 1 else "api.app:app_from_environment",
+        factory=processes > 1,
         workers=processes,
-        host=bind_host,
-        port=bind_port,
+        host=host or settings.api_host,
+        port=port or settings.api_port,
         log_config=None,
         timeout_graceful_shutdown=10,
     )
