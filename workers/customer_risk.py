@@ -36,6 +36,13 @@ SEVERITY_WEIGHT = {"high": 0.15, "critical": 0.25}
 # What the customer does on their own initiative; its rhythm is the customer's rhythm.
 ACTIVITY_TYPES = frozenset({"order", "app_session", "support_contact", "survey_answered"})
 TOP_REASONS = 5
+# Coming back after a bad experience is ordering again: a support contact, a review or a
+# survey answer about it is part of the experience, not a return.
+RETURN_TYPES = frozenset({"order", "app_session"})
+# Feedback this soon after a bad experience is the customer telling us about it.
+VOICED_WITHIN = 3 * DAY
+# A quarter without anything else going wrong makes up for one bad experience.
+RECOVERY = 90 * DAY
 
 
 @dataclass(frozen=True)
@@ -141,11 +148,44 @@ def frequency_drop_weight(ratio: float) -> float:
     return max(0.0, 1.0 - math.exp(-2.2 * (ratio - 1.0)))
 
 
-def bad_experiences_weight(ages: Sequence[timedelta]) -> float:
-    """The weight of recent bad experiences: each counts 0.2 when fresh, fading with a
-    45-day time constant (the memory of a bad experience fades), and they compound as a
-    noisy OR (three fresh ones: about 0.49); at most 0.6."""
-    return min(0.6, 1.0 - math.prod(1.0 - 0.3 * math.exp(-(age / DAY) / 45) for age in ages))
+def bad_experiences_weight(load: float) -> float:
+    """The weight of the bad experiences not yet made up for (``load``, in experiences).
+
+    It rises with the square of the load, because patience runs out: one fresh bad
+    experience weighs 0.30, two 0.76, three 0.90 (the most, so that a long silence still
+    ranks above them).
+    """
+    return min(0.9, 1.0 - math.exp(-0.36 * load**2))
+
+
+def bad_experience_load(times: Sequence[datetime], now: datetime) -> tuple[float, int]:
+    """How many bad experiences (at ``times``, oldest first) are not yet made up for as of
+    ``now``, and the index of the first one still counting.
+
+    Each adds one; time without a new one makes up for them at one per ``RECOVERY``. The
+    index is where the load last started from nothing, so the reason names every
+    experience behind it and none that was already made up for.
+    """
+    load, first, prev = 0.0, 0, None
+    for k, at in enumerate(times):
+        if prev is not None:
+            load = max(0.0, load - (at - prev) / RECOVERY)
+        if load == 0.0:
+            first = k
+        load, prev = load + 1.0, at
+    if prev is not None:
+        load = max(0.0, load - (now - prev) / RECOVERY)
+    return load, first
+
+
+def experienced_at(i: InteractionFact, now: datetime) -> datetime:
+    """When the customer lived the experience: a delivery when it arrived (if it has by
+    ``now``), anything else when it happened."""
+    if i.type == "delivery":
+        delivered = _when(i.attributes.get("delivered_at"))
+        if delivered is not None and delivered <= now:
+            return delivered
+    return i.at
 
 
 def bad_experience(i: InteractionFact, now: datetime) -> str | None:
@@ -234,6 +274,7 @@ def assess(
         )
 
     bad = [(i, why) for i in interactions if (why := bad_experience(i, now))]
+    returns = [i.at for i in interactions if i.type in RETURN_TYPES]
     negative = [f for f in feedback if f.sentiment == "negative"]
     candidates: list[tuple[datetime, str, str, str]] = [
         (i.at, "interaction", i.id, why) for i, why in bad
@@ -242,7 +283,7 @@ def assess(
     features["bad_experiences_60d"] = float(sum(1 for i, _ in bad if now - i.at <= 60 * DAY))
     if candidates:
         at, kind, row_id, why = max(candidates)
-        after = [a for a in activity if a[0] > at and a[2] != row_id]
+        after = [r for r in returns if r > at]
         since = now - at
         if not after and since <= 180 * DAY and since >= max(gap, 7 * DAY):
             # Silence after a bad experience weighs more than silence alone: uncapped, as
@@ -257,15 +298,28 @@ def assess(
                     interaction_ids=(row_id,) if kind == "interaction" else (),
                 )
             )
-    recent_bad = [(i, why) for i, why in bad if now - i.at <= 60 * DAY]
-    if recent_bad:
+    # A bad experience the customer told us about weighs through what they wrote (the
+    # complaint, its severity, the trend); counted here too, it would count twice, and
+    # the customer who says nothing is the one only their behaviour can show.
+    told = [f.at for f in feedback if f.sentiment == "negative" or f.complaint_id]
+    unvoiced = sorted(
+        (
+            (experienced_at(i, now), i, why)
+            for i, why in bad
+            if i.type != "survey_answered" and not _voiced(i, told, now)
+        ),
+        key=lambda u: u[0],
+    )
+    load, first = bad_experience_load([at for at, _, _ in unvoiced], now)
+    if load > 0:
+        owed = unvoiced[first:]
         reasons.append(
             Reason(
                 "bad_experiences",
-                bad_experiences_weight([now - i.at for i, _ in recent_bad]),
-                f"{len(recent_bad)} bad experience(s) in 60 days: "
-                + "; ".join(why for _, why in recent_bad[-3:]),
-                interaction_ids=tuple(i.id for i, _ in recent_bad),
+                bad_experiences_weight(load),
+                f"{len(owed)} bad experience(s) they never told us about, not yet made up for: "
+                + "; ".join(why for _, _, why in owed[-3:]),
+                interaction_ids=tuple(i.id for _, i, _ in owed),
             )
         )
 
@@ -369,6 +423,11 @@ def assess(
         segment_source=source,
         features=features,
     )
+
+
+def _voiced(i: InteractionFact, told: Sequence[datetime], now: datetime) -> bool:
+    """Whether negative feedback or a complaint came with the bad experience ``i``."""
+    return any(i.at <= at <= experienced_at(i, now) + VOICED_WITHIN for at in told)
 
 
 def _point(code: str, weight: float, message: str, row: tuple[datetime, str, str] | None) -> Reason:

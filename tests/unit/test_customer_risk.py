@@ -7,10 +7,14 @@ from datetime import UTC, datetime, timedelta
 
 from workers.customer_model import churn_label
 from workers.customer_risk import (
+    RECOVERY,
     FeedbackFact,
     InteractionFact,
     assess,
     bad_experience,
+    bad_experience_load,
+    bad_experiences_weight,
+    experienced_at,
     frequency_drop_weight,
     usual_gap,
 )
@@ -24,6 +28,20 @@ def _days(n: float) -> datetime:
 
 def _orders(*days: float) -> list[InteractionFact]:
     return [InteractionFact(f"o{d}", "order", _days(d), 10.0) for d in days]
+
+
+def _late(ref: str, ordered: float, delivered: float) -> InteractionFact:
+    """A delivery of the order placed ``ordered`` days ago, promised a day later, that
+    arrived ``delivered`` days ago."""
+    return InteractionFact(
+        ref,
+        "delivery",
+        _days(ordered),
+        attributes={
+            "promised_at": _days(ordered - 1).isoformat(),
+            "delivered_at": _days(delivered).isoformat(),
+        },
+    )
 
 
 def test_reasons_combine_as_a_noisy_or_and_name_their_rows() -> None:
@@ -96,3 +114,45 @@ def test_a_churn_label_is_a_cancellation_or_a_lapse_against_the_rhythm() -> None
     assert churn_label([], monthly, cutoff, NOW) == 0
     cancel = InteractionFact("c", "cancellation", _days(10))
     assert churn_label([], [*regular, *_orders(5), cancel], cutoff, NOW) == 1
+
+
+def test_bad_experiences_are_made_up_for_over_time_and_weigh_more_together() -> None:
+    assert bad_experience_load([], NOW) == (0.0, 0)
+    assert bad_experience_load([NOW - RECOVERY / 2], NOW) == (0.5, 0)
+    # The first was made up for before the second: only the last two still count.
+    times = [_days(200), _days(20), _days(11)]
+    load, first = bad_experience_load(times, NOW)
+    assert first == 1 and math.isclose(load, 2 - 20 / 90)
+    weights = [bad_experiences_weight(n) for n in (0, 1, 2, 3, 5)]
+    assert [round(w, 2) for w in weights] == [0, 0.30, 0.76, 0.9, 0.9]
+    # Patience runs out: the second bad experience adds more than the first.
+    assert weights[2] - weights[1] > weights[1]
+
+
+def test_only_bad_experiences_nobody_was_told_about_count_as_bad_experiences() -> None:
+    late = _late("d1", 12, 8)
+    assert experienced_at(late, NOW) == _days(8)
+    assert experienced_at(late, _days(10)) == _days(12)  # not arrived yet then
+    orders = _orders(40, 30, 20, 12, 2)
+    unvoiced = assess([], [*orders, late], NOW)
+    (reason,) = [r for r in unvoiced.reasons if r.code == "bad_experiences"]
+    assert reason.interaction_ids == ("d1",) and "delivered 3.0 days late" in reason.message
+    assert math.isclose(reason.weight, bad_experiences_weight(1 - 8 / 90))
+    told = FeedbackFact("f1", _days(7), "review", "negative", 1.5, False, "low")
+    voiced = assess([told], [*orders, late], NOW)
+    assert "bad_experiences" not in [r.code for r in voiced.reasons]
+    praise = FeedbackFact("f1", _days(7), "review", "positive", 4.5, False, "low")
+    assert "bad_experiences" in [r.code for r in assess([praise], [*orders, late], NOW).reasons]
+    # A detractor answer is the customer telling us: it weighs as detractor_answer alone.
+    answer = InteractionFact("s1", "survey_answered", _days(3), attributes={"nps": 3})
+    codes = [r.code for r in assess([], [*orders, answer], NOW).reasons]
+    assert codes == ["detractor_answer"]
+
+
+def test_contacting_support_about_a_bad_experience_is_not_coming_back() -> None:
+    contact = InteractionFact("c1", "support_contact", _days(44), attributes={"resolved": True})
+    a = assess([], [*_orders(130, 110, 90, 70, 50), _late("d1", 50, 45), contact], NOW)
+    assert a.reasons[0].code == "silence_after_bad_experience"
+    assert a.reasons[0].interaction_ids == ("d1",)
+    again = assess([], [*_orders(130, 110, 90, 70, 50, 30), _late("d1", 50, 45)], NOW)
+    assert "silence_after_bad_experience" not in [r.code for r in again.reasons]
