@@ -152,10 +152,11 @@ def bad_experiences_weight(load: float) -> float:
     """The weight of the bad experiences not yet made up for (``load``, in experiences).
 
     It rises with the square of the load, because patience runs out: one fresh bad
-    experience weighs 0.30, two 0.76, three 0.90 (the most, so that a long silence still
-    ranks above them).
+    experience weighs 0.30, two 0.76, three 0.96. It saturates rather than being capped,
+    as ``frequency_drop_weight`` does: a cap of 0.9 made everyone with three or more weigh
+    the same, so their order fell to weaker reasons.
     """
-    return min(0.9, 1.0 - math.exp(-0.36 * load**2))
+    return 1.0 - math.exp(-0.36 * load**2)
 
 
 def bad_experience_load(times: Sequence[datetime], now: datetime) -> tuple[float, int]:

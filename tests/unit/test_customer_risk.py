@@ -124,7 +124,9 @@ def test_bad_experiences_are_made_up_for_over_time_and_weigh_more_together() -> 
     load, first = bad_experience_load(times, NOW)
     assert first == 1 and math.isclose(load, 2 - 20 / 90)
     weights = [bad_experiences_weight(n) for n in (0, 1, 2, 3, 5)]
-    assert [round(w, 2) for w in weights] == [0, 0.30, 0.76, 0.9, 0.9]
+    assert [round(w, 2) for w in weights] == [0, 0.30, 0.76, 0.96, 1.0]
+    # Saturating, not capped: five still weigh more than three.
+    assert weights[3] < weights[4] < 1
     # Patience runs out: the second bad experience adds more than the first.
     assert weights[2] - weights[1] > weights[1]
 
