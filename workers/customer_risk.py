@@ -194,6 +194,9 @@ def bad_experience(i: InteractionFact, now: datetime) -> str | None:
     a = i.attributes
     if i.type == "delivery":
         promised, delivered = _when(a.get("promised_at")), _when(a.get("delivered_at"))
+        if delivered is not None and delivered > now:
+            # Not arrived yet as of now: what happens later is not known then.
+            delivered = None
         if promised and delivered and delivered - promised >= LATE_DELIVERY:
             return f"delivered {(delivered - promised) / DAY:.1f} days late"
         if promised and delivered is None and now - promised >= FAILED_DELIVERY_GRACE:

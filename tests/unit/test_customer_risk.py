@@ -86,6 +86,12 @@ def test_bad_experiences() -> None:
         "d", "delivery", _days(5), attributes={"promised_at": _days(3).isoformat()}
     )
     assert bad_experience(lost, NOW) == "never delivered"
+    # As of a day before it arrived, a delivery 4 days late is not known to be late yet:
+    # it is only late once it is past the grace without having arrived.
+    late = _late("d", 10, 5)
+    assert bad_experience(late, NOW) == "delivered 4.0 days late"
+    assert bad_experience(late, _days(6)) == "never delivered"
+    assert bad_experience(late, _days(8)) is None
     assert bad_experience(InteractionFact("o", "order", NOW), NOW) is None
 
 
