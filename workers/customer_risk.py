@@ -179,13 +179,17 @@ def bad_experience_load(times: Sequence[datetime], now: datetime) -> tuple[float
     return load, first
 
 
+def _arrival(i: InteractionFact, now: datetime) -> datetime | None:
+    """When a delivery arrived, if it had by ``now``: a later arrival is not known then."""
+    delivered = _when(i.attributes.get("delivered_at"))
+    return delivered if delivered is not None and delivered <= now else None
+
+
 def experienced_at(i: InteractionFact, now: datetime) -> datetime:
     """When the customer lived the experience: a delivery when it arrived (if it has by
     ``now``), anything else when it happened."""
     if i.type == "delivery":
-        delivered = _when(i.attributes.get("delivered_at"))
-        if delivered is not None and delivered <= now:
-            return delivered
+        return _arrival(i, now) or i.at
     return i.at
 
 
@@ -193,10 +197,7 @@ def bad_experience(i: InteractionFact, now: datetime) -> str | None:
     """Why this interaction was a bad experience, or None."""
     a = i.attributes
     if i.type == "delivery":
-        promised, delivered = _when(a.get("promised_at")), _when(a.get("delivered_at"))
-        if delivered is not None and delivered > now:
-            # Not arrived yet as of now: what happens later is not known then.
-            delivered = None
+        promised, delivered = _when(a.get("promised_at")), _arrival(i, now)
         if promised and delivered and delivered - promised >= LATE_DELIVERY:
             return f"delivered {(delivered - promised) / DAY:.1f} days late"
         if promised and delivered is None and now - promised >= FAILED_DELIVERY_GRACE:
@@ -306,12 +307,9 @@ def assess(
     # complaint, its severity, the trend); counted here too, it would count twice, and
     # the customer who says nothing is the one only their behaviour can show.
     told = [f.at for f in feedback if f.sentiment == "negative" or f.complaint_id]
+    lived = [(experienced_at(i, now), i, why) for i, why in bad if i.type != "survey_answered"]
     unvoiced = sorted(
-        (
-            (experienced_at(i, now), i, why)
-            for i, why in bad
-            if i.type != "survey_answered" and not _voiced(i, told, now)
-        ),
+        ((at, i, why) for at, i, why in lived if not _voiced(i.at, at, told)),
         key=lambda u: u[0],
     )
     load, first = bad_experience_load([at for at, _, _ in unvoiced], now)
@@ -429,9 +427,10 @@ def assess(
     )
 
 
-def _voiced(i: InteractionFact, told: Sequence[datetime], now: datetime) -> bool:
-    """Whether negative feedback or a complaint came with the bad experience ``i``."""
-    return any(i.at <= at <= experienced_at(i, now) + VOICED_WITHIN for at in told)
+def _voiced(start: datetime, lived: datetime, told: Sequence[datetime]) -> bool:
+    """Whether negative feedback or a complaint (at ``told``) came with a bad experience
+    that began at ``start`` and was lived at ``lived``."""
+    return any(start <= at <= lived + VOICED_WITHIN for at in told)
 
 
 def _point(code: str, weight: float, message: str, row: tuple[datetime, str, str] | None) -> Reason:
