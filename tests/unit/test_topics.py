@@ -201,6 +201,20 @@ def test_every_neighbourhood_draws_on_every_spelling_group() -> None:
     assert set(indices[0, 1:][codes[indices[0, 1:]] == "en"]) == set(nearest_en)
 
 
+def test_each_group_lends_per_group_neighbours_and_a_lone_group_all_of_them() -> None:
+    rng = np.random.default_rng(4)
+    vectors = rng.normal(size=(90, 16)).astype(np.float32)
+    groups = ["vi"] * 40 + ["en"] * 30 + ["vi:plain"] * 20
+    indices, _ = balanced_neighbours(vectors, groups, 11, per_group=3)
+    assert indices.shape == (90, 10)
+    codes = np.asarray(groups)
+    for row in range(90):
+        found = codes[indices[row, 1:]]
+        assert all((found == g).sum() == 3 for g in ("vi", "en", "vi:plain"))
+    alone, _ = balanced_neighbours(vectors, ["en"] * 90, 11, per_group=3)
+    assert alone.shape == (90, 11)
+
+
 def test_procrustes_turns_a_rotated_group_back_and_new_items_get_the_same_rotation() -> None:
     rng = np.random.default_rng(5)
     # Five subjects; the "vi" copies of them are the "en" ones shifted and turned by a
