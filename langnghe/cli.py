@@ -729,7 +729,11 @@ def _supervise(children: list[subprocess.Popen[bytes]]) -> None:
             )
     typer.echo("stopping...")
     for child in children:
-        _stop_group(child, signal.SIGTERM)
+        # The child alone, not its group: Celery's main process then stops its pool and
+        # its beat itself (a warm shutdown). SIGTERM to the whole group killed the pool
+        # processes under it, which Celery logs as an ERROR on every Ctrl-C.
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
     deadline = time.monotonic() + 20
     for child in children:
         try:
