@@ -22,13 +22,20 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_ctrl_c_stops_every_process_and_logs_no_error(database_url: str, tmp_path: Path) -> None:
+def test_ctrl_c_stops_every_process_and_logs_no_error(tmp_path: Path) -> None:
+    # Its own embedded Postgres, as a newcomer's first `up` gets: the session's shared test
+    # database holds other tests' tenants, whose connectors log errors of their own.
     out = tmp_path / "up.log"
-    env = {**os.environ, "LANGNGHE_STATE_FILE": str(tmp_path / "up.json")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("LANGNGHE_DATABASE_URL", "LANGNGHE_BROKER_URL")
+    }
+    env["LANGNGHE_STATE_FILE"] = str(tmp_path / "up.json")
     with out.open("wb") as log:
         up = subprocess.Popen(
             [sys.executable, "-m", "langnghe", "up", "--data-dir", str(tmp_path / "d"),
-             "--database-url", database_url, "--port", str(_free_port())],
+             "--port", str(_free_port())],
             env=env, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
         try:
