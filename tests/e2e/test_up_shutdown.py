@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,13 +12,9 @@ from pathlib import Path
 import psutil
 import pytest
 
+from tests.helpers import free_port
+
 pytestmark = pytest.mark.e2e
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_ctrl_c_stops_every_process_and_logs_no_error(tmp_path: Path) -> None:
@@ -35,7 +30,7 @@ def test_ctrl_c_stops_every_process_and_logs_no_error(tmp_path: Path) -> None:
     with out.open("wb") as log:
         up = subprocess.Popen(
             [sys.executable, "-m", "langnghe", "up", "--data-dir", str(tmp_path / "d"),
-             "--port", str(_free_port())],
+             "--port", str(free_port())],
             env=env, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
         try:
