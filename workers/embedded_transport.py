@@ -12,8 +12,8 @@ Three changes to the SQLAlchemy transport, each measured (eval/REPORT.md):
   ever: one row per analysed batch, per delivery nudge and per beat tick (several every
   5 s) piled up in ``kombu_message`` with its payload. An invisible row was never made
   visible again, so deleting it loses nothing kombu would have redelivered (an unacked
-  task is restored by the virtual transport itself, as a new message). Rows that an
-  older version left invisible are deleted once per process, on its first connection.
+  task is restored by the virtual transport itself, as a new message). Migration 0015
+  deletes the rows older versions left invisible.
 - **A take is one statement**, ``DELETE … RETURNING`` over ``FOR UPDATE SKIP LOCKED``, and a
   put one ``INSERT``, each with the queue's id cached; kombu ran ORM queries (the queue row,
   then the message, then its update), which cost the worker about a tenth of its CPU in
@@ -23,7 +23,6 @@ Three changes to the SQLAlchemy transport, each measured (eval/REPORT.md):
 
 from __future__ import annotations
 
-import threading
 from queue import Empty
 from typing import Any
 
@@ -35,9 +34,6 @@ from sqlalchemy import text
 
 POLLING_INTERVAL_S = 0.1
 
-_cleaned: set[str] = set()  # database URLs whose consumed rows this process deleted
-_cleaning = threading.Lock()
-
 
 class EmbeddedChannel(SQLAlchemyChannel):
     """kombu's SQLAlchemy channel, taking a message by deleting it in one statement."""
@@ -45,19 +41,6 @@ class EmbeddedChannel(SQLAlchemyChannel):
     def __init__(self, connection: Any, **kwargs: Any) -> None:
         super().__init__(connection, **kwargs)
         self._queue_ids: dict[str, int] = {}
-
-    def _open(self) -> Any:
-        opened = super()._open()
-        url = self.connection.client.hostname
-        if url not in _cleaned:
-            with _cleaning:
-                if url not in _cleaned:
-                    engine = opened[0]
-                    table = self.message_cls.__table__.name
-                    with engine.begin() as conn:
-                        conn.execute(text(f"DELETE FROM {table} WHERE visible = false"))
-                    _cleaned.add(url)
-        return opened
 
     def _queue_id(self, queue: str) -> int:
         """The queue's row id, created on first use and then cached for the channel."""

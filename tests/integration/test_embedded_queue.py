@@ -1,5 +1,5 @@
 """The embedded queue on a real Postgres: messages leave the table when taken, in order,
-each to one consumer, and rows an older version kept are cleared on the first connection."""
+each to one consumer, and migration 0015 clears the rows older versions kept."""
 
 from __future__ import annotations
 
@@ -7,16 +7,19 @@ import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from queue import Empty
 
 import psycopg
 import pytest
 from kombu import Connection
 
-import workers.embedded_transport as embedded
+from store.migrate import MIGRATIONS_DIR
 from workers.broker import resolve_broker_url, transport_options
 
 pytestmark = pytest.mark.integration
+
+MIGRATION = Path(MIGRATIONS_DIR) / "0015_embedded_queue_taken.sql"
 
 
 @contextmanager
@@ -89,14 +92,12 @@ def test_two_consumers_take_each_message_once(database_url: str) -> None:
     assert _rows(database_url, name) == (0, 0)
 
 
-def test_rows_an_older_version_left_invisible_are_deleted_on_first_connection(
-    database_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_migration_0015_deletes_the_rows_older_versions_left_invisible(database_url: str) -> None:
     name = f"probe-{uuid.uuid4().hex[:8]}"
     with _queue(database_url, name) as queue:
-        queue.put({"kept": True})  # type: ignore[attr-defined]
+        queue.put({"taken": True})  # type: ignore[attr-defined]
         queue.put({"waiting": True})  # type: ignore[attr-defined]
-    # What kombu's transport leaves of a consumed message: the row, marked invisible.
+    # What kombu's own transport leaves of a message it handed out: the row, invisible.
     with psycopg.connect(database_url) as conn:
         conn.execute(
             "UPDATE kombu_message SET visible = false WHERE id = (SELECT min(m.id) FROM"
@@ -104,9 +105,21 @@ def test_rows_an_older_version_left_invisible_are_deleted_on_first_connection(
             (name,),
         )
     assert _rows(database_url, name) == (1, 1)
-    monkeypatch.setattr(embedded, "_cleaned", set())  # a new process
+    with psycopg.connect(database_url) as conn:
+        conn.execute(MIGRATION.read_text())  # type: ignore[call-overload]
+    assert _rows(database_url, name) == (1, 0)
     with _queue(database_url, name) as queue:
-        assert _rows(database_url, name) == (1, 0)
         message = queue.get(timeout=5)  # type: ignore[attr-defined]
         assert message.payload == {"waiting": True}
         message.ack()
+
+
+def test_migration_0015_runs_where_kombu_never_made_its_tables(database_url: str) -> None:
+    # A database behind a Redis broker has no kombu tables: there the migration does nothing.
+    # An empty schema first on the search path stands for one (rolled back after).
+    with psycopg.connect(database_url) as conn:
+        conn.execute("CREATE SCHEMA no_kombu")
+        conn.execute("SET LOCAL search_path TO no_kombu")
+        conn.execute(MIGRATION.read_text())  # type: ignore[call-overload]
+        assert conn.execute("SELECT to_regclass('kombu_message')").fetchone() == (None,)
+        conn.rollback()
