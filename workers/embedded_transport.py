@@ -16,9 +16,10 @@ Three changes to the SQLAlchemy transport, each measured (eval/REPORT.md):
   deletes the rows older versions left invisible.
 - **A take is one statement**, ``DELETE … RETURNING`` over ``FOR UPDATE SKIP LOCKED``, and a
   put one ``INSERT``, each with the queue's id cached; kombu ran ORM queries (the queue row,
-  then the message, then its update), which cost the worker about a tenth of its CPU in
-  polling at 10 polls a second per queue. ``SKIP LOCKED`` lets two consumers take two
-  different messages instead of the second waiting for the first's commit.
+  then the message, then its update), 8% of the worker's profile samples at 10 polls a
+  second per queue, and the end-to-end rate rose 4.6% without them. ``SKIP LOCKED`` lets
+  two consumers take two different messages instead of the second waiting for the first's
+  commit.
 """
 
 from __future__ import annotations
