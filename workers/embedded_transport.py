@@ -42,6 +42,14 @@ class EmbeddedChannel(SQLAlchemyChannel):
     def __init__(self, connection: Any, **kwargs: Any) -> None:
         super().__init__(connection, **kwargs)
         self._queue_ids: dict[str, int] = {}
+        # Built once: the channel polls every queue ten times a second.
+        table = self.message_cls.__table__.name
+        self._take = text(
+            f"DELETE FROM {table} WHERE id = ("
+            f" SELECT id FROM {table} WHERE queue_id = :queue AND visible"
+            " ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED"
+            ") RETURNING payload"
+        )
 
     def _queue_id(self, queue: str) -> int:
         """The queue's row id, created on first use and then cached for the channel."""
@@ -65,15 +73,8 @@ class EmbeddedChannel(SQLAlchemyChannel):
             raise
 
     def _get(self, queue: Any, timeout: Any = None) -> Any:
-        table = self.message_cls.__table__.name
-        taken = text(
-            f"DELETE FROM {table} WHERE id = ("
-            f" SELECT id FROM {table} WHERE queue_id = :queue AND visible"
-            " ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED"
-            ") RETURNING payload"
-        )
         try:
-            row = self.session.execute(taken, {"queue": self._queue_id(queue)}).first()
+            row = self.session.execute(self._take, {"queue": self._queue_id(queue)}).first()
             self.session.commit()
         except Exception:
             self.session.rollback()

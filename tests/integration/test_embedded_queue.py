@@ -7,7 +7,6 @@ import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from queue import Empty
 
 import psycopg
@@ -19,7 +18,7 @@ from workers.broker import resolve_broker_url, transport_options
 
 pytestmark = pytest.mark.integration
 
-MIGRATION = Path(MIGRATIONS_DIR) / "0015_embedded_queue_taken.sql"
+MIGRATION = MIGRATIONS_DIR / "0015_embedded_queue_taken.sql"
 
 
 @contextmanager
