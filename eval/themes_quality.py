@@ -18,9 +18,12 @@ from __future__ import annotations
 import argparse
 import json
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING
 
 from eval.synthetic import SUBJECT_NAMES
+
+if TYPE_CHECKING:
+    from nlp.topics.model import TopicFit
 
 # The themes a person would draw over the generator's 14 subjects.
 FAMILIES = {
@@ -77,7 +80,7 @@ def main() -> None:
 
 
 def _grouped(
-    fit: Any, subjects: list[str], distances: list[float], seed: int
+    fit: TopicFit, subjects: list[str], distances: list[float], seed: int
 ) -> dict[float, tuple[float, int, int]]:
     """Print how one fit's topics group at each distance; (ARI, themes, mixed) per distance."""
     from scipy.cluster.hierarchy import linkage
