@@ -68,6 +68,15 @@ def plan_batches(lengths: Sequence[int], token_budget: int) -> list[list[int]]:
     return batches
 
 
+def special_ids(plain: Sequence[int], full: Sequence[int]) -> tuple[list[int], list[int]]:
+    """The ids a tokenizer puts before and after the content (``<s>``, ``</s>``), from one
+    word's ids without (``plain``) and with (``full``) its special tokens."""
+    for start in range(len(full) - len(plain) + 1):
+        if list(full[start : start + len(plain)]) == list(plain):
+            return list(full[:start]), list(full[start + len(plain) :])
+    return [], []
+
+
 class WindowedEncoder(abc.ABC):
     """An encoder that tokenises, windows, batches and pools; subclasses run the network."""
 
@@ -133,3 +142,36 @@ class WindowedEncoder(abc.ABC):
         out /= weights[:, None]
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         return (out / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+class CheckpointEncoder(WindowedEncoder):
+    """A windowed encoder loaded from a checkpoint folder, whose metadata names it."""
+
+    _name: str
+    _dim: int
+    _compatible: tuple[str, ...] = ()
+
+    def _identify(
+        self, backend: str, label: str, int8: bool, meta: dict[str, Any], dim: int
+    ) -> None:
+        """Name the encoder ``<backend>:<label>`` (``+int8`` when quantised: its vectors
+        differ slightly) and note the encoder whose heads it may use (``equivalent_to``)."""
+        self._name = f"{backend}:{label}" + ("+int8" if int8 else "")
+        self._compatible = tuple(x for x in [meta.get("equivalent_to")] if x)
+        self._dim = dim
+
+    @property
+    def name(self) -> str:
+        """``<backend>:<model>``, plus ``+int8`` when quantised."""
+        return self._name
+
+    @property
+    def compatible_with(self) -> tuple[str, ...]:
+        """Encoders whose heads this one may use: the same weights, parity checked
+        (eval/parity.py)."""
+        return self._compatible
+
+    @property
+    def dim(self) -> int:
+        """The hidden size."""
+        return self._dim

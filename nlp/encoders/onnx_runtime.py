@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from nlp.encoders.batching import IdArray, WindowedEncoder
+from nlp.encoders.batching import CheckpointEncoder, IdArray, special_ids
 from nlp.encoders.onnx_paths import FP32_FILE, INT8_FILE, ONNX_DIR
 
 
@@ -82,7 +82,7 @@ def export_onnx(model_dir: Path, int8: bool = True, force: bool = False) -> Path
     return out
 
 
-class OnnxEncoder(WindowedEncoder):
+class OnnxEncoder(CheckpointEncoder):
     """multilingual-e5-small (or any exported checkpoint) on ONNX Runtime's CPU provider."""
 
     def __init__(
@@ -126,30 +126,13 @@ class OnnxEncoder(WindowedEncoder):
         self.query_prefix = meta.get("query_prefix", self.query_prefix)
         self.max_tokens = int(config["max_position_embeddings"])
         self.pad_id = int(config.get("pad_token_id") or 0)
-        plain = self.tokenizer.encode("x", add_special_tokens=False).ids
-        full = self.tokenizer.encode("x").ids
-        cut = full.index(plain[0]) if plain and plain[0] in full else 0
-        self.head, self.tail = full[:cut], full[cut + len(plain) :]
-        self._dim = int(config["hidden_size"])
+        self.head, self.tail = special_ids(
+            self.tokenizer.encode("x", add_special_tokens=False).ids,
+            self.tokenizer.encode("x").ids,
+        )
         label = meta.get("name") or folder.name
-        self._name = f"onnx:{label}" + ("+int8" if int8 else "")
-        self._compatible = tuple(x for x in [meta.get("equivalent_to")] if x)
+        self._identify("onnx", label, int8, meta, int(config["hidden_size"]))
         self._ort_version = ort.__version__
-
-    @property
-    def name(self) -> str:
-        """``onnx:<model>``, plus ``+int8`` when quantised."""
-        return self._name
-
-    @property
-    def compatible_with(self) -> tuple[str, ...]:
-        """Encoders whose heads this one may use (same weights, see eval/parity.py)."""
-        return self._compatible
-
-    @property
-    def dim(self) -> int:
-        """The hidden size."""
-        return self._dim
 
     def info(self) -> dict[str, Any]:
         """Device, dtype and versions."""

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from nlp.encoders.batching import IdArray, WindowedEncoder
+from nlp.encoders.batching import CheckpointEncoder, IdArray, special_ids
 from nlp.encoders.devices import DeviceSetting, DtypeSetting, Placement, detect_placement
 
 log = logging.getLogger(__name__)
@@ -36,7 +36,7 @@ def _read_meta(path: Path) -> dict[str, Any]:
     return {}
 
 
-class TorchEncoder(WindowedEncoder):
+class TorchEncoder(CheckpointEncoder):
     """An ``AutoModel`` encoder with e5 pooling; one instance per process holds the model."""
 
     def __init__(
@@ -93,42 +93,19 @@ class TorchEncoder(WindowedEncoder):
         limit = int(config.max_position_embeddings) - offset
         model_max = int(getattr(self.tokenizer, "model_max_length", limit) or limit)
         self.max_tokens = min(limit, model_max) if model_max < 1_000_000 else limit
-        self.head, self.tail = self._specials()
+        self.head, self.tail = special_ids(
+            self.tokenizer("x", add_special_tokens=False)["input_ids"],
+            self.tokenizer("x", add_special_tokens=True)["input_ids"],
+        )
         pad = self.tokenizer.pad_token_id
         self.pad_id = int(pad) if pad is not None else 0
-        self._dim = int(config.hidden_size)
         label = meta.get("name") or source
-        self._name = f"torch:{label}" + ("+int8" if int8 else "")
-        self._compatible = tuple(x for x in [meta.get("equivalent_to")] if x)
+        self._identify("torch", label, int8, meta, int(config.hidden_size))
         self.versions = {
             "torch": torch.__version__,
             "transformers": transformers.__version__,
             "model": str(label),
         }
-
-    def _specials(self) -> tuple[list[int], list[int]]:
-        """The special ids a tokenizer puts before and after the content (``<s>``, ``</s>``)."""
-        plain = self.tokenizer("x", add_special_tokens=False)["input_ids"]
-        full = self.tokenizer("x", add_special_tokens=True)["input_ids"]
-        for start in range(len(full) - len(plain) + 1):
-            if full[start : start + len(plain)] == plain:
-                return list(full[:start]), list(full[start + len(plain) :])
-        return [], []
-
-    @property
-    def name(self) -> str:
-        """``torch:<model>``, plus ``+int8`` when quantised (its vectors differ slightly)."""
-        return self._name
-
-    @property
-    def compatible_with(self) -> tuple[str, ...]:
-        """Encoders whose heads this one may use: the same weights, parity checked."""
-        return self._compatible
-
-    @property
-    def dim(self) -> int:
-        """The hidden size."""
-        return self._dim
 
     def info(self) -> dict[str, Any]:
         """Device, dtype and versions, for worker health and benchmark notes."""

@@ -10,7 +10,7 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from nlp.encoders.batching import plan_batches, split_windows
+from nlp.encoders.batching import plan_batches, special_ids, split_windows
 from nlp.encoders.devices import Placement, choose_placement
 from nlp.encoders.registry import encoder_info, load_encoder
 from nlp.encoders.torch_runtime import TorchEncoder
@@ -106,6 +106,16 @@ def test_split_windows() -> None:
     ]
     with pytest.raises(ValueError):
         split_windows([[1]], 0)
+
+
+def test_special_ids_are_what_surrounds_the_content() -> None:
+    # XLM-R style, a word of two pieces, and BERT style with two specials before it.
+    assert special_ids([1022], [0, 1022, 2]) == ([0], [2])
+    assert special_ids([5, 6], [0, 5, 6, 2]) == ([0], [2])
+    assert special_ids([9], [101, 7, 9, 102]) == ([101, 7], [102])
+    # A tokenizer that adds nothing, and one whose specials swallow the word.
+    assert special_ids([9], [9]) == ([], [])
+    assert special_ids([9], [101, 102]) == ([], [])
 
 
 @pytest.mark.parametrize(
