@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 from pydantic import AwareDatetime, BaseModel
 
@@ -88,25 +88,6 @@ Text = Annotated[StorableStr | None, Query(max_length=300)]
 
 
 def _filter(
-    actor_type: ActorType | None,
-    actor_id: str | None,
-    action: str | None,
-    target_type: str | None,
-    target_id: str | None,
-    since: datetime | None,
-    until: datetime | None,
-) -> audit_store.AuditFilter:
-    if since and until and since >= until:
-        raise ApiError(422, "invalid_range", "'since' must be before 'until'.")
-    return audit_store.AuditFilter(
-        actor_type, actor_id, action, target_type, target_id, since, until
-    )
-
-
-@router.get("", response_model=AuditPage, responses={400: {"description": "Bad cursor"}})
-def list_audit(
-    tenant: TenantDep,
-    db: DbDep,
     actor_type: ActorType | None = None,
     actor_id: Text = None,
     action: Text = None,
@@ -114,11 +95,27 @@ def list_audit(
     target_id: Text = None,
     since: AwareDatetime | None = None,
     until: AwareDatetime | None = None,
+) -> audit_store.AuditFilter:
+    """The query's filter, shared by the list and the export."""
+    if since and until and since >= until:
+        raise ApiError(422, "invalid_range", "'since' must be before 'until'.")
+    return audit_store.AuditFilter(
+        actor_type, actor_id, action, target_type, target_id, since, until
+    )
+
+
+FilterDep = Annotated[audit_store.AuditFilter, Depends(_filter)]
+
+
+@router.get("", response_model=AuditPage, responses={400: {"description": "Bad cursor"}})
+def list_audit(
+    tenant: TenantDep,
+    db: DbDep,
+    flt: FilterDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> AuditPage:
     """Who changed what in your tenant, newest first; ``action`` is e.g. ``POST /v1/keys``."""
-    flt = _filter(actor_type, actor_id, action, target_type, target_id, since, until)
     before = _decode(cursor) if cursor else None
     with db.transaction() as conn:
         rows = audit_store.list_entries(conn, tenant.id, flt, limit, before)
@@ -130,16 +127,9 @@ def list_audit(
 def export_audit(
     tenant: TenantDep,
     db: DbDep,
-    actor_type: ActorType | None = None,
-    actor_id: Text = None,
-    action: Text = None,
-    target_type: Text = None,
-    target_id: Text = None,
-    since: AwareDatetime | None = None,
-    until: AwareDatetime | None = None,
+    flt: FilterDep,
 ) -> StreamingResponse:
     """The same entries as CSV, oldest first, streamed (``details`` as JSON)."""
-    flt = _filter(actor_type, actor_id, action, target_type, target_id, since, until)
 
     def rows() -> Iterator[str]:
         buffer = io.StringIO()
