@@ -90,7 +90,9 @@ class ComplaintPage(BaseModel):
     next_cursor: str | None = Field(description="Pass as ?cursor= for the next page.")
 
 
-class _ActionIn(BaseModel):
+class ActionIn(BaseModel):
+    """What every complaint action's body may carry."""
+
     model_config = ConfigDict(extra="forbid")
 
     actor: StorableStr | None = Field(
@@ -99,29 +101,29 @@ class _ActionIn(BaseModel):
     note: StorableStr | None = Field(default=None, max_length=10_000)
 
 
-class AssignIn(_ActionIn):
+class AssignIn(ActionIn):
     """Assign to someone (null: unassign)."""
 
     assignee: StorableStr | None = Field(max_length=200)
 
 
-class AcknowledgeIn(_ActionIn):
+class AcknowledgeIn(ActionIn):
     """Acknowledge: someone is on it. Counts as the first response."""
 
 
-class NoteIn(_ActionIn):
+class NoteIn(ActionIn):
     """A note on the complaint."""
 
     note: StorableStr = Field(min_length=1, max_length=10_000)  # type: ignore[assignment]
 
 
-class ResolveIn(_ActionIn):
+class ResolveIn(ActionIn):
     """Resolve with a code such as ``refunded``, ``replaced``, ``explained``, ``no_action``."""
 
     resolution_code: str = Field(pattern=r"^[a-z0-9_]{1,50}$")
 
 
-class ReopenIn(_ActionIn):
+class ReopenIn(ActionIn):
     """Reopen a resolved complaint; the SLA clock starts again."""
 
 

@@ -12,6 +12,7 @@ from api import complaints_service
 from api.auth import Principal, PrincipalDep, TenantDep
 from api.complaint_schemas import (
     AcknowledgeIn,
+    ActionIn,
     AssignIn,
     ComplaintDetail,
     ComplaintMetrics,
@@ -29,16 +30,35 @@ from api.errors import ApiError
 from api.schemas import Channel, StorableStr
 from langnghe.config import Settings
 from store import complaints as complaints_store
+from store.db import Database
 from workers.policy import FlagPolicy, load_policy
 from workers.taxonomy import tenant_categories
 
 router = APIRouter(prefix="/v1/complaints", tags=["complaints"])
 
 
-def _acting(principal: Principal, settings: Settings) -> dict[str, Any]:
-    """Who really acts (the key, whatever ``actor`` the client typed) and the redaction flag."""
+def _act(
+    db: Database,
+    principal: Principal,
+    settings: Settings,
+    complaint_id: UUID,
+    action: complaints_service.Action,
+    body: ActionIn,
+    params: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Carry out ``action``, recorded as done by the key (whatever ``actor`` the client typed)."""
     by = {"type": principal.kind, "key_id": principal.key_id, "key_name": principal.key_name}
-    return {"by": by, "redact_pii": settings.pii_redaction}
+    return complaints_service.act(
+        db,
+        principal.tenant.id,
+        complaint_id,
+        action,
+        actor=body.actor,
+        by=by,
+        redact_pii=settings.pii_redaction,
+        note=body.note,
+        params=params,
+    )
 
 
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "Not found"}}
@@ -139,16 +159,7 @@ def assign(
     complaint_id: UUID, body: AssignIn, principal: PrincipalDep, db: DbDep, settings: SettingsDep
 ) -> dict[str, Any]:
     """Assign the complaint to someone, or unassign it with ``null``."""
-    return complaints_service.act(
-        db,
-        principal.tenant.id,
-        complaint_id,
-        "assign",
-        actor=body.actor,
-        **_acting(principal, settings),
-        note=body.note,
-        params={"assignee": body.assignee},
-    )
+    return _act(db, principal, settings, complaint_id, "assign", body, {"assignee": body.assignee})
 
 
 @router.post(
@@ -163,15 +174,7 @@ def acknowledge(
 ) -> dict[str, Any]:
     """Acknowledge an open complaint (the first response, if none yet)."""
     body = body or AcknowledgeIn()
-    return complaints_service.act(
-        db,
-        principal.tenant.id,
-        complaint_id,
-        "acknowledge",
-        actor=body.actor,
-        **_acting(principal, settings),
-        note=body.note,
-    )
+    return _act(db, principal, settings, complaint_id, "acknowledge", body)
 
 
 @router.post("/{complaint_id}/notes", response_model=ComplaintDetail, responses=_ACTION_ERRORS)
@@ -179,15 +182,7 @@ def add_note(
     complaint_id: UUID, body: NoteIn, principal: PrincipalDep, db: DbDep, settings: SettingsDep
 ) -> dict[str, Any]:
     """Add a note."""
-    return complaints_service.act(
-        db,
-        principal.tenant.id,
-        complaint_id,
-        "note",
-        actor=body.actor,
-        **_acting(principal, settings),
-        note=body.note,
-    )
+    return _act(db, principal, settings, complaint_id, "note", body)
 
 
 @router.post("/{complaint_id}/resolve", response_model=ComplaintDetail, responses=_ACTION_ERRORS)
@@ -195,15 +190,14 @@ def resolve(
     complaint_id: UUID, body: ResolveIn, principal: PrincipalDep, db: DbDep, settings: SettingsDep
 ) -> dict[str, Any]:
     """Resolve with a resolution code."""
-    return complaints_service.act(
+    return _act(
         db,
-        principal.tenant.id,
+        principal,
+        settings,
         complaint_id,
         "resolve",
-        actor=body.actor,
-        **_acting(principal, settings),
-        note=body.note,
-        params={"resolution_code": body.resolution_code},
+        body,
+        {"resolution_code": body.resolution_code},
     )
 
 
@@ -217,12 +211,4 @@ def reopen(
 ) -> dict[str, Any]:
     """Reopen a resolved complaint; its SLA clock starts again."""
     body = body or ReopenIn()
-    return complaints_service.act(
-        db,
-        principal.tenant.id,
-        complaint_id,
-        "reopen",
-        actor=body.actor,
-        **_acting(principal, settings),
-        note=body.note,
-    )
+    return _act(db, principal, settings, complaint_id, "reopen", body)
