@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gc
+import time
+
 import pytest
 
 from nlp.components.cues import Cues, find_cues, severity
@@ -36,3 +39,17 @@ def test_severity_levels() -> None:
     assert severity(none, complaint=True, negative_probability=0.9) == "medium"
     assert severity(none, complaint=True, negative_probability=0.6) == "low"
     assert severity(none, complaint=False, negative_probability=0.9) == "low"
+
+
+@pytest.mark.parametrize(
+    "unit",
+    ["khong ", "se khong mua ", "khoi kien ", "cancel my ", "never ", "trừ tiền ", "a"],
+)
+def test_cues_are_linear_on_100_kb_of_adversarial_text(unit: str) -> None:
+    # Beginnings of cue phrases again and again, never completed: a pattern that backtracks
+    # over what it read would take seconds here; a linear one takes milliseconds.
+    text = (unit * (100_000 // len(unit) + 1))[:100_000]
+    gc.collect()
+    started = time.process_time()
+    find_cues(text)
+    assert time.process_time() - started < 0.5
