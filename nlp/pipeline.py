@@ -1,12 +1,12 @@
 """The analysis pipeline: a batch of feedback in, one :class:`Analysis` per item out.
 
 A list of named components over one document per item (spaCy's model): language id,
-channel normalisation, one encoder pass, the cue phrases and hashed character n-grams, the
-trained heads (sentiment, complaint, category, CSAT, churn, severity) and the aspects. Each
-component is one module in :mod:`nlp.components` and one entry in :data:`COMPONENTS`;
-:data:`DEFAULT_COMPONENTS` is the order the service runs them in. Heads are loaded from a
-models directory with a manifest, and refuse to run on an encoder other than the one they
-were trained on.
+channel normalisation, the marks of unaccented Vietnamese restored, one encoder pass, the
+cue phrases and hashed character n-grams, the trained heads (sentiment, complaint,
+category, CSAT, churn, severity) and the aspects. Each component is one module in
+:mod:`nlp.components` and one entry in :data:`COMPONENTS`; :data:`DEFAULT_COMPONENTS` is
+the order the service runs them in. Heads are loaded from a models directory with a
+manifest, and refuse to run on an encoder other than the one they were trained on.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from nlp.components.cues import CuesStep
 from nlp.components.encode import EncodeStep, weighted_embeddings
 from nlp.components.language import LanguageStep, item_language
 from nlp.components.lexical import LexicalStep
+from nlp.components.marks import MarkModel, MarksStep, restore_marks
 from nlp.components.normalize import NormalizedText, NormalizeStep, normalize
 from nlp.components.sentiment import SentimentStep
 from nlp.components.severity import SeverityStep
@@ -38,6 +39,7 @@ HEADS = ("sentiment", "complaint", "category", "csat")
 COMPONENTS: dict[str, Callable[[Context], Component]] = {
     "language": lambda _context: LanguageStep(),
     "normalize": lambda _context: NormalizeStep(),
+    "marks": MarksStep,
     "encode": lambda context: EncodeStep(context.encoder),
     "cues": lambda _context: CuesStep(),
     "lexical": LexicalStep,
@@ -58,10 +60,12 @@ class ModelMismatchError(RuntimeError):
     """The heads were trained on a different encoder than the one configured."""
 
 
-def prepare(item: FeedbackText) -> tuple[Language, NormalizedText]:
-    """The item's language (the hint when it names a known one) and normalised text."""
+def prepare(item: FeedbackText, marks: MarkModel | None = None) -> tuple[Language, NormalizedText]:
+    """The item's language (the hint when it names a known one) and normalised text, with
+    the marks of unaccented Vietnamese segments restored when a mark model is given."""
     language = item_language(item)
-    return language, normalize(item.text, item.channel, language)
+    text = normalize(item.text, item.channel, language)
+    return language, restore_marks(text, language, marks) if marks is not None else text
 
 
 class Pipeline:

@@ -7,13 +7,15 @@ nlp.training.corpora for how source labels map onto ours). The regularisation st
 is tuned on the dev splits only; the figures in the card are dev-split figures
 beside a majority-class baseline. Much Vietnamese feedback is typed without
 diacritics, which the encoder reads quite differently, so Vietnamese training
-rows also train in a stripped copy.
+rows also train in a stripped copy, read (as at serving time) with the marks the
+mark model of the manifest restores.
 """
 
 from __future__ import annotations
 
 import json
 import random
+import shutil
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -28,10 +30,11 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, f1_score
 from tqdm import tqdm
 
-from models import MANIFEST
+from models import MANIFEST, MODELS_DIR, load_manifest
 from nlp.components.features import Features, text_features
 from nlp.components.heads import LinearHead, OrdinalHead, Weights
 from nlp.components.lexical import LEXICAL_VERSION, CharNgrams
+from nlp.components.marks import MarkModel
 from nlp.encoders.registry import Embeddings, Encoder
 from nlp.pipeline import HEADS, prepare, weighted_embeddings
 from nlp.text import strip_diacritics
@@ -142,10 +145,13 @@ def unaccented_copy(example: Example) -> Example | None:
     return Example(**{**example.__dict__, "text": stripped, "id": example.id + "#unaccented"})
 
 
-def embed(encoder: Encoder, examples: Sequence[Example], desc: str) -> Embeddings:
-    """Embed exactly as the pipeline does at serving time (language, normalisation)."""
+def embed(
+    encoder: Encoder, examples: Sequence[Example], desc: str, marks: MarkModel | None = None
+) -> Embeddings:
+    """Embed exactly as the pipeline does at serving time (language, normalisation, the
+    marks restored by ``marks``)."""
     prepared = [
-        prepare(FeedbackText(text=e.text, channel=e.channel))[1]  # type: ignore[arg-type]
+        prepare(FeedbackText(text=e.text, channel=e.channel), marks)[1]  # type: ignore[arg-type]
         for e in examples
     ]
     chunks = [
@@ -465,6 +471,20 @@ def _selected(heads: Sequence[str] | None, out: Path) -> tuple[list[str], dict[s
     return [n for n in every if n in heads], manifest
 
 
+def marks_for(out: Path) -> tuple[MarkModel | None, dict[str, Any] | None]:
+    """The mark model heads trained into ``out`` read text through, and its manifest entry:
+    the one ``out``'s manifest names, else the shipped one (copied into ``out``)."""
+    for root in (out, MODELS_DIR):
+        manifest = load_manifest(root) if (root / MANIFEST).is_file() else {}
+        entry = manifest.get("marks")
+        if entry and (root / entry["path"]).is_file():
+            if root != out:
+                (out / entry["path"]).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(root / entry["path"], out / entry["path"])
+            return MarkModel.load(out / entry["path"]), dict(entry)
+    return None, None
+
+
 def train_all(
     data: Sequence[Path],
     out: Path,
@@ -493,8 +513,9 @@ def train_all(
     dev_copies = [
         (i, c) for i, e in enumerate(dev) if _trains_a_head(e, specs) and (c := unaccented_copy(e))
     ]
-    x_train = embed(encoder, train + [c for _, c in train_copies], "encoding train")
-    x_dev = embed(encoder, dev + [c for _, c in dev_copies], "encoding dev")
+    marks, marks_entry = marks_for(out)
+    x_train = embed(encoder, train + [c for _, c in train_copies], "encoding train", marks)
+    x_dev = embed(encoder, dev + [c for _, c in dev_copies], "encoding dev", marks)
     train_all_rows = train + [c for _, c in train_copies]
     dev_all_rows = dev + [c for _, c in dev_copies]
     dev_groups = [f"{e.set_name}/{e.lang}" for e in dev] + [
@@ -513,6 +534,8 @@ def train_all(
         "encoder": encoder.name,
         "heads": {n: e for n, e in previous["heads"].items() if n not in names},
     }
+    if marks_entry is not None:
+        manifest["marks"] = marks_entry
     lexical_rows = sorted(
         {
             i
