@@ -471,6 +471,12 @@ def models_status(data_dir: DataDirOpt = None) -> None:
         typer.echo(f"heads: none ({models_dir / MANIFEST} is missing)")
         return
     typer.echo(f"heads: trained on {heads_encoder} ({models_dir / MANIFEST})")
+    marks = load_manifest(models_dir).get("marks")
+    typer.echo(
+        f"marks: {marks['version']} ({models_dir / marks['path']}) restores unaccented Vietnamese"
+        if marks
+        else "marks: none (Vietnamese typed without diacritics is read as typed)"
+    )
     if shipped_name is not None and heads_encoder != shipped_name:
         typer.echo(
             f"  note: the heads were not trained on {shipped_name}, the encoder in use; "

@@ -199,6 +199,7 @@ def test_models_status_names_the_encoder_in_use(
     from typer.testing import CliRunner
 
     from langnghe.cli import app
+    from models import MODELS_DIR, load_manifest
     from nlp.encoders.shipping import shipped_meta
 
     monkeypatch.setenv("LANGNGHE_ENCODER", "auto")
@@ -208,6 +209,8 @@ def test_models_status_names_the_encoder_in_use(
     assert result.exit_code == 0, result.output
     assert "LANGNGHE_ENCODER=auto" in result.output
     assert "heads: " in result.output
+    marks = load_manifest()["marks"]
+    assert f"marks: {marks['version']} ({MODELS_DIR / marks['path']})" in result.output
     meta = shipped_meta()
     if meta is not None:
         assert f"in use: onnx:{meta['name']}+int8" in result.output
