@@ -130,6 +130,7 @@ def _write(
                 fid,
                 results[fid].language,
                 by_id[fid].text,
+                "marks" in results[fid].model_versions,
                 results[fid].embedding,
             )
             for fid in todo
