@@ -17,6 +17,7 @@ from collections import Counter
 from pathlib import Path
 
 from eval.synthetic import document_text, topic_documents, topic_sentence_pool
+from nlp.components.marks import typed_without_marks
 from nlp.pipeline import Pipeline
 from nlp.types import FeedbackText
 
@@ -32,6 +33,9 @@ EXPECTED = {
     "hotline": "support_responsiveness",
     "quality_bad": "product_quality",
 }
+PRAISE = ("friendly_staff", "quality_good")
+"""Subjects of praise: the right answer is no complaint."""
+NO_COMPLAINT = "no complaint"
 TARGETS = {"late_delivery": 0.95, "login": 0.95}
 BATCH = 64
 
@@ -46,16 +50,21 @@ def main() -> None:
     docs = [
         (document_text(picks, pool), subject)
         for picks, subject in topic_documents(args.items, pool, 0)
-        if subject in EXPECTED and all(pool[i][1] == subject for i in picks)
+        if (subject in EXPECTED or subject in PRAISE) and all(pool[i][1] == subject for i in picks)
     ]
     pipeline = Pipeline(models_dir=args.models_dir)
-    got: dict[str, Counter[str]] = {s: Counter() for s in EXPECTED}
+    got: dict[str, Counter[str]] = {s: Counter() for s in (*EXPECTED, *PRAISE)}
+    # Praise typed without diacritics: (no complaint, all) per subject.
+    plain: dict[str, list[int]] = {s: [0, 0] for s in PRAISE}
     for start in range(0, len(docs), BATCH):
         batch = docs[start : start + BATCH]
         analyses = pipeline.analyze([FeedbackText(text=t, channel="review") for t, _ in batch])
-        for (_text, subject), analysis in zip(batch, analyses, strict=True):
-            got[subject][analysis.complaint_category or "no complaint"] += 1
-    for subject, expected in EXPECTED.items():
+        for (text, subject), analysis in zip(batch, analyses, strict=True):
+            got[subject][analysis.complaint_category or NO_COMPLAINT] += 1
+            if subject in PRAISE and analysis.language == "vi" and typed_without_marks(text):
+                plain[subject][0] += analysis.complaint_category is None
+                plain[subject][1] += 1
+    for subject, expected in [*EXPECTED.items(), *((s, NO_COMPLAINT) for s in PRAISE)]:
         counts = got[subject]
         total = sum(counts.values())
         if not total:
@@ -68,6 +77,9 @@ def main() -> None:
             else f"  target >= {target:.0%}: " + ("yes" if share >= target else "NO")
         )
         others = ", ".join(f"{k} {v}" for k, v in counts.most_common() if k != expected)
+        if subject in PRAISE:
+            right, seen = plain[subject]
+            verdict = f"  unaccented VI {right}/{seen}"
         print(f"{subject:15} n {total:4}  {expected:22} {share:6.1%}{verdict}  (others: {others})")
 
 
