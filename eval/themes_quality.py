@@ -47,7 +47,7 @@ assert set(FAMILIES) == set(SUBJECT_NAMES)
 
 def main() -> None:
     """Fit once per seed, print one JSON line per distance, then (several seeds) a summary."""
-    from eval.topics_quality import corpus, spelling_groups
+    from eval.topics_quality import corpus
     from nlp.topics.model import TopicConfig, fit_topics
 
     parser = argparse.ArgumentParser(description=__doc__)
@@ -59,10 +59,9 @@ def main() -> None:
     parser.add_argument("--whole-text", action="store_true", help="embed every item")
     args = parser.parse_args()
     texts, subjects, languages, embeddings = corpus(args.size, whole_text=args.whole_text)
-    groups = spelling_groups(languages, texts)
     summary: dict[float, list[tuple[float, int, int]]] = {d: [] for d in args.distances}
     for seed in args.seeds:
-        fit = fit_topics(texts, embeddings, languages, TopicConfig(seed=seed), groups=groups)
+        fit = fit_topics(texts, embeddings, languages, TopicConfig(seed=seed))
         for distance, figures in _grouped(fit, subjects, args.distances, seed).items():
             summary[distance].append(figures)
     if len(args.seeds) > 1:

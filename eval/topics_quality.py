@@ -8,9 +8,8 @@ and without diacritics and English, one to three sentences per item) is embedded
 with the shipped encoder (``load_encoder("auto")``) through the embedding cache,
 exactly as the pipeline embeds an item (its language detected, its text
 normalised, unaccented Vietnamese restored by the shipped mark model, its segments
-weighted), and grouped by spelling as the worker groups it. Topics are fitted with the
-production code (:func:`nlp.topics.model.fit_topics`), each size in a fresh process so its
-peak memory is its own, and the script prints
+weighted). Topics are fitted with the production code (:func:`nlp.topics.model.fit_topics`),
+each size in a fresh process so its peak memory is its own, and the script prints
 
 - ARI: adjusted Rand index of the topics (outliers as one more cluster) against
   the subject each item was generated about;
@@ -90,15 +89,6 @@ def _prepared(texts: list[str]) -> tuple[list[str], list[Any]]:
     marks = _marks()
     prepared = [prepare(FeedbackText(text=t, channel="review"), marks) for t in texts]
     return [str(lang) for lang, _ in prepared], [text for _, text in prepared]
-
-
-def spelling_groups(languages: list[str], texts: list[str]) -> list[str]:
-    """Each item's spelling group as the worker computes it for an item embedded by
-    :func:`corpus` (restored unaccented Vietnamese joins its language's group)."""
-    from nlp.topics.model import spelling_group
-
-    restored = _marks() is not None
-    return [spelling_group(lang, t, restored) for lang, t in zip(languages, texts, strict=True)]
 
 
 def corpus(
@@ -183,7 +173,7 @@ def run(n: int, whole_text: bool, align: str, seeds: list[int] | None = None) ->
     """One measurement in this process; with ``seeds``, one fit per seed (the first's
     time, memory and labels), the scores averaged and each seed's ARI listed: one fit's ARI
     moves by 0.1 or more with the seed alone, too much to compare methods on one."""
-    from nlp.topics.model import TopicConfig, fit_topics
+    from nlp.topics.model import TopicConfig, fit_topics, spelling_group
 
     texts, subjects, languages, embeddings = corpus(n, whole_text)
     # The language each item was *written* in, from the generator (unaccented is Vietnamese).
@@ -191,8 +181,12 @@ def run(n: int, whole_text: bool, align: str, seeds: list[int] | None = None) ->
     documents = list(topic_documents(n, pool, seed=n))
     written = [pool[picks[0]][2] for picks, _ in documents]
     single = np.asarray([all(pool[i][1] == s for i in picks) for picks, s in documents])
-    spellings = spelling_groups(languages, texts)
-    separated = nearest_subject(embeddings, subjects, spellings, single)
+    separated = nearest_subject(
+        embeddings,
+        subjects,
+        [spelling_group(lang, t) for lang, t in zip(languages, texts, strict=True)],
+        single,
+    )
     if align == "mean":
         # The previous method in full: language means only, plain 15-neighbour UMAP,
         # HDBSCAN's smallest topic √n/2, every document clustered.
@@ -201,7 +195,7 @@ def run(n: int, whole_text: bool, align: str, seeds: list[int] | None = None) ->
         )
         groups: list[str] | None = languages
     else:
-        config, groups = TopicConfig(align=align), spellings
+        config, groups = TopicConfig(align=align), None
     if seeds:
         config = replace(config, seed=seeds[0])
     # Numba compiles UMAP's kernels on first use; a worker pays that once per process.

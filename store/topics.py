@@ -53,9 +53,6 @@ class Corpus:
     texts: list[str]
     languages: list[str]
     embeddings: npt.NDArray[np.float32]
-    restored: list[bool]
-    """Whether the encoder read the item with its marks restored (its analysis names the
-    ``marks`` model it ran through; see nlp.components.marks)."""
 
 
 def count_analysed(conn: Conn, tenant_id: UUID) -> int:
@@ -67,8 +64,7 @@ def count_analysed(conn: Conn, tenant_id: UUID) -> int:
 
 
 def load_corpus(conn: Conn, tenant_id: UUID, chunk: int = 5000) -> Corpus:
-    """Every analysed item of a tenant: id, text, language, stored embedding and whether its
-    marks were restored for the encoder.
+    """Every analysed item of a tenant: id, text, language and stored embedding.
 
     Read through a server-side cursor in chunks, so 100k items never sit in
     memory twice (as rows and as the embedding matrix). Ordered by text: UMAP's
@@ -78,14 +74,12 @@ def load_corpus(conn: Conn, tenant_id: UUID, chunk: int = 5000) -> Corpus:
     ids: list[UUID] = []
     texts: list[str] = []
     languages: list[str] = []
-    restored: list[bool] = []
     blocks: list[npt.NDArray[np.float32]] = []
     with conn.cursor(name="topic_corpus") as cur:
         cur.itersize = chunk
         cur.execute(
             """
-            SELECT a.feedback_id, f.text, a.language, a.embedding,
-                   a.model_versions ? 'marks' AS restored
+            SELECT a.feedback_id, f.text, a.language, a.embedding
             FROM analyses a JOIN feedback f ON f.id = a.feedback_id
             WHERE a.tenant_id = %s ORDER BY f.text, a.feedback_id
             """,
@@ -96,7 +90,6 @@ def load_corpus(conn: Conn, tenant_id: UUID, chunk: int = 5000) -> Corpus:
             ids.append(row["feedback_id"])
             texts.append(row["text"])
             languages.append(row["language"])
-            restored.append(bool(row["restored"]))
             pending.append(row["embedding"])
             if len(pending) >= chunk:
                 blocks.append(_matrix(pending))
@@ -104,23 +97,18 @@ def load_corpus(conn: Conn, tenant_id: UUID, chunk: int = 5000) -> Corpus:
         if pending:
             blocks.append(_matrix(pending))
     embeddings = np.concatenate(blocks) if blocks else np.zeros((0, 0), np.float32)
-    return Corpus(ids, texts, languages, embeddings, restored)
+    return Corpus(ids, texts, languages, embeddings)
 
 
 def _matrix(rows: Sequence[bytes]) -> npt.NDArray[np.float32]:
     return np.frombuffer(b"".join(rows), dtype="<f4").reshape(len(rows), -1).astype(np.float32)
 
 
-def unassigned(
-    conn: Conn, tenant_id: UUID
-) -> tuple[list[UUID], list[str], list[str], list[bytes], list[bool]]:
-    """Analysed items with no topic assignment yet: ids, languages, texts, embeddings and
-    whether their marks were restored (see :class:`Corpus`)."""
+def unassigned(conn: Conn, tenant_id: UUID) -> tuple[list[UUID], list[str], list[str], list[bytes]]:
+    """Analysed items with no topic assignment yet: ids, languages, texts and embeddings."""
     rows = conn.execute(
         """
-        SELECT a.feedback_id, a.language, f.text, a.embedding,
-               a.model_versions ? 'marks' AS restored
-        FROM analyses a
+        SELECT a.feedback_id, a.language, f.text, a.embedding FROM analyses a
         JOIN feedback f ON f.id = a.feedback_id
         LEFT JOIN topic_assignments t ON t.feedback_id = a.feedback_id
         WHERE a.tenant_id = %s AND t.feedback_id IS NULL
@@ -132,7 +120,6 @@ def unassigned(
         [r["language"] for r in rows],
         [r["text"] for r in rows],
         [r["embedding"] for r in rows],
-        [bool(r["restored"]) for r in rows],
     )
 
 

@@ -130,7 +130,6 @@ def _write(
                 fid,
                 results[fid].language,
                 by_id[fid].text,
-                "marks" in results[fid].model_versions,
                 results[fid].embedding,
             )
             for fid in todo

@@ -110,12 +110,6 @@ def _refit(
         corpus.languages,
         config,
         lambda stage: report(stage, 0, 1),
-        groups=[
-            topic_model.spelling_group(lang, text, restored)
-            for lang, text, restored in zip(
-                corpus.languages, corpus.texts, corpus.restored, strict=True
-            )
-        ],
     )
     report("fit", 1, 1)
     report("write", 0, 1)
@@ -209,13 +203,10 @@ def _refit(
 
 def assign_unassigned(conn: Conn, tenant_id: UUID) -> int:
     """Assign every analysed item of the tenant that has no topic yet; return how many."""
-    ids, languages, texts, blobs, restored = topics_store.unassigned(conn, tenant_id)
+    ids, languages, texts, blobs = topics_store.unassigned(conn, tenant_id)
     if not ids:
         return 0
-    groups = [
-        topic_model.spelling_group(lang, t, r)
-        for lang, t, r in zip(languages, texts, restored, strict=True)
-    ]
+    groups = [topic_model.spelling_group(lang, t) for lang, t in zip(languages, texts, strict=True)]
     matrix = np.stack([topics_store.from_bytes(b) for b in blobs])
     assign_items(conn, tenant_id, ids, groups, matrix, locked=True)
     return len(ids)
@@ -257,13 +248,12 @@ def assign_items(
 
 
 def assign_analysed(
-    conn: Conn, rows: Sequence[tuple[UUID, UUID, str, str, bool, npt.NDArray[np.float32]]]
+    conn: Conn, rows: Sequence[tuple[UUID, UUID, str, str, npt.NDArray[np.float32]]]
 ) -> None:
-    """Assign freshly analysed items: (tenant id, feedback id, language, text, whether its
-    marks were restored for the encoder, embedding)."""
+    """Assign freshly analysed items: (tenant id, feedback id, language, text, embedding)."""
     per_tenant: dict[UUID, list[tuple[UUID, str, npt.NDArray[np.float32]]]] = defaultdict(list)
-    for tenant_id, feedback_id, language, text, restored, embedding in rows:
-        group = topic_model.spelling_group(language, text, restored)
+    for tenant_id, feedback_id, language, text, embedding in rows:
+        group = topic_model.spelling_group(language, text)
         per_tenant[tenant_id].append((feedback_id, group, embedding))
     for tenant_id in sorted(per_tenant):
         items = per_tenant[tenant_id]

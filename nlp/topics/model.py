@@ -350,21 +350,15 @@ PLAIN = ":plain"
 """Suffix of the spelling group of Vietnamese typed without diacritics ("vi:plain")."""
 
 
-def spelling_group(language: str | None, text: str, restored: bool = False) -> str:
+def spelling_group(language: str | None, text: str) -> str:
     """The group whose mean is subtracted: the language, and for Vietnamese typed without
-    any diacritic whose embedding was made from it as typed, ``vi:plain``.
+    any diacritic, ``vi:plain``.
 
     Even the diacritics-blind encoder places unaccented Vietnamese apart from accented
     (on the synthetic corpus the nearest accented item of an unaccented one is on the
     same subject 48% of the time after language centring, 76% after group centring).
-    When the encoder read the text with its marks ``restored`` (the pipeline's ``marks``
-    component, named in the analysis's model versions) it sits with accented Vietnamese,
-    and a group of its own would pull the two apart again (at 2,000 synthetic items, three
-    seeds: ARI 0.607 with ``vi:plain`` kept, 0.725 joined, 0.703 before restoration).
     """
     language = language or ""
-    if restored:
-        return language
     if language == "vi" and not _VI_CHARS.search(unicodedata.normalize("NFC", text).lower()):
         return language + PLAIN
     return language

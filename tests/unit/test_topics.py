@@ -179,8 +179,6 @@ def test_spelling_groups_set_unaccented_vietnamese_apart() -> None:
     assert spelling_group("vi", "Giao hàng chậm quá") == "vi"
     assert spelling_group("vi", "Giao hang cham qua") == "vi:plain"
     assert spelling_group("en", "Late delivery") == "en"
-    # Read with its marks restored, it sits with accented Vietnamese.
-    assert spelling_group("vi", "Giao hang cham qua", restored=True) == "vi"
 
 
 def test_every_neighbourhood_draws_on_every_spelling_group() -> None:
