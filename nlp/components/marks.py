@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -57,7 +57,7 @@ def _cased(form: str, like: str) -> str:
     return form
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class MarkModel:
     """Counts of accented Vietnamese syllables and of adjacent pairs of them."""
 
@@ -68,6 +68,13 @@ class MarkModel:
     pairs: dict[int, int]
     """Count of each adjacent pair, keyed ``left * len(forms) + right``."""
     version: str
+    # Look-ups derived from the counts in __post_init__.
+    _ids: dict[str, int] = field(init=False, repr=False)
+    _left: npt.NDArray[np.int64] = field(init=False, repr=False)
+    """How often each spelling is the left word of a pair."""
+    _candidates: dict[str, tuple[int, ...]] = field(init=False, repr=False)
+    """Per spelling without marks, the ids of its most frequent accented spellings."""
+    _total: int = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         size = len(self.forms)
@@ -82,7 +89,6 @@ class MarkModel:
             key: tuple(sorted(group, key=lambda i: -int(self.counts[i]))[:MAX_CANDIDATES])
             for key, group in by_key.items()
         }
-        # Derived look-ups, kept on the frozen instance.
         object.__setattr__(self, "_ids", ids)
         object.__setattr__(self, "_left", left)
         object.__setattr__(self, "_candidates", candidates)
@@ -116,10 +122,10 @@ class MarkModel:
 
     def _log_p(self, left: int | None, right: int) -> float:
         """log P(right | left), the bigram estimate interpolated with the unigram one."""
-        unigram = int(self.counts[right]) / self._total  # type: ignore[attr-defined]
+        unigram = int(self.counts[right]) / self._total
         if left is None:
             return math.log(unigram)
-        seen = int(self._left[left])  # type: ignore[attr-defined]
+        seen = int(self._left[left])
         pair = self.pairs.get(left * len(self.forms) + right, 0)
         bigram = pair / seen if seen else 0.0
         return math.log(BIGRAM_WEIGHT * bigram + (1 - BIGRAM_WEIGHT) * unigram)
@@ -127,11 +133,9 @@ class MarkModel:
     def _choices(self, word: str) -> tuple[int | None, ...]:
         """The spellings ``word`` may stand for (ids; None: a word the model does not know)."""
         lower = word.lower()
-        ids: dict[str, int] = self._ids  # type: ignore[attr-defined]
         if is_marked(word):
-            return (ids.get(lower),)
-        candidates: dict[str, tuple[int, ...]] = self._candidates  # type: ignore[attr-defined]
-        return candidates.get(lower) or (None,)
+            return (self._ids.get(lower),)
+        return self._candidates.get(lower) or (None,)
 
     def _best(self, words: Sequence[str]) -> list[str]:
         """The most likely accented spelling of each word of one run (Viterbi)."""
