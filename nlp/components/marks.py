@@ -61,11 +61,11 @@ def _cased(form: str, like: str) -> str:
 class MarkModel:
     """Counts of accented Vietnamese syllables and of adjacent pairs of them."""
 
-    forms: tuple[str, ...]
+    forms: tuple[str, ...] = field(repr=False)
     """Every lower-cased spelling counted; a spelling's index is its id."""
-    counts: npt.NDArray[np.int64]
+    counts: npt.NDArray[np.int64] = field(repr=False)
     """How often each spelling was seen."""
-    pairs: dict[int, int]
+    pairs: dict[int, int] = field(repr=False)
     """Count of each adjacent pair, keyed ``left * len(forms) + right``."""
     version: str
     # Look-ups derived from the counts in __post_init__.
