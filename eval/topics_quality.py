@@ -48,6 +48,7 @@ import sys
 import time
 from collections import Counter, defaultdict
 from dataclasses import replace
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -71,13 +72,13 @@ def _encoder() -> Any:
     return CachedEncoder(load_encoder("auto"), CACHE)
 
 
+@lru_cache(maxsize=1)
 def _marks() -> Any:
-    """The shipped mark model (None when the manifest names none), as the pipeline loads it."""
+    """The shipped mark model (None when the manifest names none), loaded once."""
     from models import MODELS_DIR, load_manifest
-    from nlp.components.marks import MarkModel
+    from nlp.components.marks import load_marks
 
-    entry = load_manifest().get("marks")
-    return MarkModel.load(MODELS_DIR / entry["path"]) if entry else None
+    return load_marks(load_manifest(), MODELS_DIR)
 
 
 def _prepared(texts: list[str]) -> tuple[list[str], list[Any]]:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
-_WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
+WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
+"""An alphabetic word (letters only: digits and underscores end it)."""
 
 
 def strip_diacritics(text: str) -> str:
@@ -16,4 +17,4 @@ def strip_diacritics(text: str) -> str:
 
 def words(text: str) -> list[str]:
     """The alphabetic words of ``text``, lower-cased."""
-    return [w.lower() for w in _WORD.findall(text)]
+    return [w.lower() for w in WORD.findall(text)]

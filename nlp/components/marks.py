@@ -22,13 +22,14 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from nlp.components.base import Context, Doc
 from nlp.components.normalize import NormalizedText, Segment
-from nlp.text import strip_diacritics
+from nlp.text import WORD, strip_diacritics
 from nlp.types import Language
 
 MAX_CANDIDATES = 8
@@ -38,7 +39,6 @@ BIGRAM_WEIGHT = 0.7
 MARKED_SHARE = 0.1
 """A segment whose words carry marks more often than this is taken as typed with marks."""
 
-_WORD = re.compile(r"[^\W\d_]+")
 # Punctuation and digits end a run of words: the bigram context does not cross them.
 _BREAK = re.compile(r"[^\w\s]|\d")
 
@@ -174,7 +174,7 @@ class MarkModel:
         out: list[str] = []
         position = 0
         for run in word_runs(text):
-            matches = list(_WORD.finditer(text, run[0], run[1]))
+            matches = list(WORD.finditer(text, run[0], run[1]))
             if not matches:
                 continue
             spelled = self._best([m.group() for m in matches])
@@ -197,10 +197,16 @@ def word_runs(text: str) -> Iterable[tuple[int, int]]:
         yield start, len(text)
 
 
+def marked_share(text: str) -> float | None:
+    """The share of the words of ``text`` that carry marks (None when it has no word)."""
+    found = WORD.findall(text)
+    return sum(map(is_marked, found)) / len(found) if found else None
+
+
 def typed_without_marks(text: str) -> bool:
     """True when at most :data:`MARKED_SHARE` of the words of ``text`` carry marks."""
-    found = _WORD.findall(text)
-    return bool(found) and sum(map(is_marked, found)) <= MARKED_SHARE * len(found)
+    share = marked_share(text)
+    return share is not None and share <= MARKED_SHARE
 
 
 def restore_marks(text: NormalizedText, language: Language, model: MarkModel) -> NormalizedText:
@@ -214,10 +220,11 @@ def restore_marks(text: NormalizedText, language: Language, model: MarkModel) ->
     return replace(text, segments=segments)
 
 
-def load_marks(context: Context) -> MarkModel | None:
-    """The mark model the manifest names, or None when it names none."""
-    entry = context.manifest.get("marks")
-    return MarkModel.load(context.models_root / entry["path"]) if entry else None
+def load_marks(manifest: dict[str, Any], models_root: Path) -> MarkModel | None:
+    """The mark model ``manifest`` names (its path under ``models_root``), or None when it
+    names none."""
+    entry = manifest.get("marks")
+    return MarkModel.load(models_root / entry["path"]) if entry else None
 
 
 class MarksStep:
@@ -226,7 +233,7 @@ class MarksStep:
     name = "marks"
 
     def __init__(self, context: Context) -> None:
-        self.model = load_marks(context)
+        self.model = load_marks(context.manifest, context.models_root)
         self.version = self.model.version if self.model is not None else None
 
     def __call__(self, docs: list[Doc]) -> None:

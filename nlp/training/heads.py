@@ -34,7 +34,7 @@ from models import MANIFEST, MODELS_DIR, load_manifest
 from nlp.components.features import Features, text_features
 from nlp.components.heads import LinearHead, OrdinalHead, Weights
 from nlp.components.lexical import LEXICAL_VERSION, CharNgrams
-from nlp.components.marks import MarkModel
+from nlp.components.marks import MarkModel, load_marks
 from nlp.encoders.registry import Embeddings, Encoder
 from nlp.pipeline import HEADS, prepare, weighted_embeddings
 from nlp.text import strip_diacritics
@@ -481,7 +481,7 @@ def marks_for(out: Path) -> tuple[MarkModel | None, dict[str, Any] | None]:
             if root != out:
                 (out / entry["path"]).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(root / entry["path"], out / entry["path"])
-            return MarkModel.load(out / entry["path"]), dict(entry)
+            return load_marks(manifest, out), dict(entry)
     return None, None
 
 

@@ -26,7 +26,7 @@ import numpy as np
 from tqdm import tqdm
 
 from models import MANIFEST, MODELS_DIR
-from nlp.components.marks import MAX_CANDIDATES, MarkModel, is_marked, word_runs
+from nlp.components.marks import MAX_CANDIDATES, MarkModel, marked_share, word_runs
 from nlp.text import strip_diacritics, words
 from nlp.training.corpora import Corpus, discover, in_dev_split
 
@@ -40,8 +40,8 @@ ACCENTED_SHARE = 0.3
 
 def accented(text: str) -> bool:
     """True when ``text`` was typed with marks (see :data:`ACCENTED_SHARE`)."""
-    found = words(text)
-    return bool(found) and sum(map(is_marked, found)) >= ACCENTED_SHARE * len(found)
+    share = marked_share(text)
+    return share is not None and share >= ACCENTED_SHARE
 
 
 def _sentences(text: str) -> Iterable[list[str]]:
